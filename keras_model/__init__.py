@@ -1,0 +1,9 @@
+"""Keras 3 port of the Crossformer (keras.layers / keras.ops only: TensorFlow, JAX or torch backend)."""
+from .config import InvalidConfigError, validate_and_derive
+from .layers import (AttentionLayer, Decoder, DecoderLayer, DSWEmbedding, Encoder, FullAttention, GELU, ScaleBlock,
+                     SegMerging, TwoStageAttentionLayer)
+from .model import ARGUMENTS, Crossformer
+
+__all__ = ["ARGUMENTS", "AttentionLayer", "Crossformer", "Decoder", "DecoderLayer", "DSWEmbedding", "Encoder",
+           "FullAttention", "GELU", "InvalidConfigError", "ScaleBlock", "SegMerging", "TwoStageAttentionLayer",
+           "validate_and_derive"]

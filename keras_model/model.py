@@ -1,0 +1,91 @@
+"""The Crossformer as a Keras 3 Model, mirroring reference_torch.Crossformer name for name (spec 1.11)."""
+import keras
+from keras import initializers, ops
+
+from .config import validate_and_derive
+from .layers import PACKAGE, Decoder, DSWEmbedding, Encoder, torch_layer_norm
+
+ARGUMENTS = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
+             "e_layers", "dropout", "baseline", "attention_mix")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Crossformer(keras.Model):
+    """Crossformer with the original release's arguments, order and defaults.
+
+    Input [batch, in_len, data_dim] -> forecast [batch, out_len, data_dim]. The model is built at construction,
+    so its weights exist (and can be copied into) before the first call. ``dtype`` ("float32" or "float64", or
+    any Keras dtype policy) sets the variables' and computation's precision. ``attention_mix=True`` reproduces
+    checkpoints trained with the pre-December-2023 release (spec 1.3). ``device`` is accepted and ignored.
+    """
+
+    def __init__(self, data_dim, in_len, out_len, seg_len, win_size=4, factor=10, d_model=512, d_ff=1024, n_heads=8,
+                 e_layers=3, dropout=0.0, baseline=False, device=None, attention_mix=False, **kwargs):
+        kwargs.setdefault("name", "crossformer")
+        super().__init__(**kwargs)
+        config = dict(data_dim=data_dim, in_len=in_len, out_len=out_len, seg_len=seg_len, win_size=win_size,
+                      factor=factor, d_model=d_model, d_ff=d_ff, n_heads=n_heads, e_layers=e_layers, dropout=dropout,
+                      baseline=bool(baseline), attention_mix=bool(attention_mix))
+        self.derived = validate_and_derive(config)
+        self.crossformer_config = config
+        for name, value in config.items():
+            setattr(self, name, value)
+        self.merge_win = win_size
+        self.pad_in_len = self.derived["pad_in_len"]
+        self.pad_out_len = self.derived["pad_out_len"]
+        self.in_len_add = self.derived["in_len_add"]
+
+        policy = self.dtype_policy
+        mix = self.attention_mix
+        self.enc_value_embedding = DSWEmbedding(seg_len, d_model, name="enc_value_embedding", dtype=policy)
+        self.pre_norm = torch_layer_norm("pre_norm", policy)
+        self.encoder = Encoder(self.derived["block_seg_nums"], win_size, d_model, n_heads, d_ff, dropout, factor, mix,
+                               name="encoder", dtype=policy)
+        self.decoder = Decoder(seg_len, e_layers + 1, d_model, n_heads, d_ff, dropout, self.derived["out_seg_num"],
+                               factor, mix, name="decoder", dtype=policy)
+        self.build((None, in_len, data_dim))
+
+    def build(self, input_shape):
+        if self.built:  # built at construction; load_model's build_from_config finds it done
+            return
+        standard_normal = initializers.RandomNormal(0.0, 1.0)
+        self.enc_pos_embedding = self.add_weight(
+            shape=(1, self.data_dim, self.derived["in_seg_num"], self.d_model), initializer=standard_normal,
+            name="enc_pos_embedding")
+        self.dec_pos_embedding = self.add_weight(
+            shape=(1, self.data_dim, self.derived["out_seg_num"], self.d_model), initializer=standard_normal,
+            name="dec_pos_embedding")
+        embedded = (None, self.data_dim, self.derived["in_seg_num"], self.d_model)
+        self.enc_value_embedding.build((None, self.pad_in_len, self.data_dim))
+        self.pre_norm.build(embedded)
+        self.encoder.build(embedded)
+        self.decoder.build((None, self.data_dim, self.derived["out_seg_num"], self.d_model))
+
+    def call(self, x_seq, training=None):
+        x_seq = ops.convert_to_tensor(x_seq, dtype=self.compute_dtype)
+        batch = ops.shape(x_seq)[0]
+        # Baseline: the per-series time mean of the unpadded input.
+        base = ops.mean(x_seq, axis=1, keepdims=True) if self.baseline else 0.0
+        if self.in_len_add:
+            # Front-pad by repeating the first time step (paper, appendix D.1).
+            first = ops.repeat(x_seq[:, :1, :], self.in_len_add, axis=1)
+            x_seq = ops.concatenate([first, x_seq], axis=1)
+
+        x = self.enc_value_embedding(x_seq)
+        x = self.pre_norm(x + self.enc_pos_embedding)
+        enc_out = self.encoder(x, training=training)
+
+        # The decoder input is only the learned positional embedding, tiled over the batch.
+        dec_in = ops.broadcast_to(self.dec_pos_embedding, (batch,) + tuple(self.dec_pos_embedding.shape[1:]))
+        predict_y = self.decoder(dec_in, enc_out, training=training)
+        return base + predict_y[:, : self.out_len, :]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.out_len, self.data_dim)
+
+    def get_config(self):
+        return {**super().get_config(), **self.crossformer_config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
