@@ -1,0 +1,99 @@
+"""The weight map between reference_torch state_dicts and keras_model variables.
+
+Not a table: a rule on names. Every Keras layer is named after the PyTorch attribute it mirrors, and the
+i-th element of a ModuleList is named ``attr[i]`` (a '.' would break the torch backend, whose ParameterDict
+is keyed by variable path). So a variable's path minus the model's own name, with '/' and '[i]' read as
+'.' and '.i', is the state_dict key once the Keras leaf name is translated: Dense ``kernel`` -> ``weight`` (transposed, since nn.Linear stores [out, in]), ``bias`` ->
+``bias``, LayerNormalization ``gamma``/``beta`` -> ``weight``/``bias``. Any other leaf (routers, positional
+embeddings) keeps its name and layout.
+"""
+from dataclasses import dataclass
+
+import re
+
+import numpy as np
+
+LIST_INDEX = re.compile(r"\[(\d+)\]")
+LEAF_TO_TORCH = {"kernel": ("weight", True), "gamma": ("weight", False), "beta": ("bias", False),
+                 "bias": ("bias", False)}
+
+
+class WeightMapError(ValueError):
+    """State_dict keys or shapes that do not fit the Keras model."""
+
+
+@dataclass(frozen=True)
+class MappedWeight:
+    key: str  # the PyTorch state_dict key
+    variable: object  # the keras.Variable
+    transpose: bool  # True for Dense kernels: torch weight = kernel.T
+
+    @property
+    def torch_shape(self):
+        shape = tuple(self.variable.shape)
+        return shape[::-1] if self.transpose else shape
+
+
+def torch_key_for(variable_path):
+    """'crossformer/encoder/encode_blocks[1]/merge_layer/linear_trans/kernel' -> (key, transpose)."""
+    parts = variable_path.split("/")[1:]  # drop the model's own name
+    leaf, transpose = LEAF_TO_TORCH.get(parts[-1], (parts[-1], False))
+    return LIST_INDEX.sub(r".\1", ".".join(parts[:-1] + [leaf])), transpose
+
+
+def weight_map(keras_model):
+    """Every Keras weight with its state_dict key, in the Keras model's weight order."""
+    mapped = {}
+    for variable in keras_model.weights:
+        key, transpose = torch_key_for(variable.path)
+        if key in mapped:
+            raise WeightMapError(f"two Keras weights map to the same key {key!r}")
+        mapped[key] = MappedWeight(key, variable, transpose)
+    return mapped
+
+
+def _list_some(keys, limit=5):
+    keys = sorted(keys)
+    more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def check_keys(mapped, state_dict):
+    """Raise WeightMapError naming the first missing and unexpected keys, if the key sets differ."""
+    missing = set(mapped) - set(state_dict)
+    unexpected = set(state_dict) - set(mapped)
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} key(s): {_list_some(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} key(s): {_list_some(unexpected)}")
+        raise WeightMapError("state_dict does not fit this Crossformer: " + "; ".join(parts))
+
+
+def load_state_dict_into_keras(keras_model, state_dict):
+    """Copy a state_dict ({key: array-like in PyTorch layout}) into keras_model; every key must be used.
+
+    Values are cast to the Keras variables' dtype. Raises WeightMapError on any key or shape mismatch,
+    before anything is assigned.
+    """
+    mapped = weight_map(keras_model)
+    check_keys(mapped, state_dict)
+    values = {}
+    for key, weight in mapped.items():
+        value = np.asarray(state_dict[key])
+        if value.shape != weight.torch_shape:
+            raise WeightMapError(f"shape mismatch for {key}: expected {weight.torch_shape}, got {value.shape}")
+        values[key] = value.T if weight.transpose else value
+    for key, weight in mapped.items():
+        weight.variable.assign(values[key].astype(weight.variable.dtype))
+    return keras_model
+
+
+def keras_to_state_dict(keras_model):
+    """The Keras model's weights as {state_dict key: numpy array in PyTorch layout}."""
+    state = {}
+    for key, weight in weight_map(keras_model).items():
+        value = np.asarray(weight.variable.numpy() if hasattr(weight.variable, "numpy") else weight.variable)
+        state[key] = np.ascontiguousarray(value.T if weight.transpose else value)
+    return state
