@@ -1,19 +1,19 @@
 """The weight map between reference_torch state_dicts and keras_model variables.
 
 Not a table: a rule on names. Every Keras layer is named after the PyTorch attribute it mirrors, and the
-i-th element of a ModuleList is named ``attr[i]`` (a '.' would break the torch backend, whose ParameterDict
-is keyed by variable path). So a variable's path minus the model's own name, with '/' and '[i]' read as
-'.' and '.i', is the state_dict key once the Keras leaf name is translated: Dense ``kernel`` -> ``weight`` (transposed, since nn.Linear stores [out, in]), ``bias`` ->
-``bias``, LayerNormalization ``gamma``/``beta`` -> ``weight``/``bias``. Any other leaf (routers, positional
-embeddings) keeps its name and layout.
+i-th element of a ModuleList is named ``attr-i`` ('-' is the one separator all backends accept: '.' breaks
+the torch backend's ParameterDict, '[' breaks TensorFlow's graph-mode name scopes, and no Python attribute
+contains '-'). So a variable's path below the model, with '/' and '-' read as '.', is the state_dict key once
+the Keras leaf name is translated: Dense ``kernel`` -> ``weight`` (transposed, since nn.Linear stores
+[out, in]), ``bias`` -> ``bias``, LayerNormalization ``gamma``/``beta`` -> ``weight``/``bias``. Any other
+leaf (routers, positional embeddings) keeps its name and layout.
 """
-from dataclasses import dataclass
-
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
-LIST_INDEX = re.compile(r"\[(\d+)\]")
+LIST_INDEX = re.compile(r"-(\d+)(?=\.|$)")
 LEAF_TO_TORCH = {"kernel": ("weight", True), "gamma": ("weight", False), "beta": ("bias", False),
                  "bias": ("bias", False)}
 
@@ -34,9 +34,9 @@ class MappedWeight:
         return shape[::-1] if self.transpose else shape
 
 
-def torch_key_for(variable_path):
-    """'crossformer/encoder/encode_blocks[1]/merge_layer/linear_trans/kernel' -> (key, transpose)."""
-    parts = variable_path.split("/")[1:]  # drop the model's own name
+def torch_key_for(relative_path):
+    """'encoder/encode_blocks-1/merge_layer/linear_trans/kernel' -> ('encoder...linear_trans.weight', True)."""
+    parts = relative_path.split("/")
     leaf, transpose = LEAF_TO_TORCH.get(parts[-1], (parts[-1], False))
     return LIST_INDEX.sub(r".\1", ".".join(parts[:-1] + [leaf])), transpose
 
@@ -44,8 +44,11 @@ def torch_key_for(variable_path):
 def weight_map(keras_model):
     """Every Keras weight with its state_dict key, in the Keras model's weight order."""
     mapped = {}
+    prefix = keras_model.path + "/"  # the model's own scope (its name, below any scope it was built in)
     for variable in keras_model.weights:
-        key, transpose = torch_key_for(variable.path)
+        if not variable.path.startswith(prefix):
+            raise WeightMapError(f"weight {variable.path!r} is not under the model's path {keras_model.path!r}")
+        key, transpose = torch_key_for(variable.path[len(prefix):])
         if key in mapped:
             raise WeightMapError(f"two Keras weights map to the same key {key!r}")
         mapped[key] = MappedWeight(key, variable, transpose)

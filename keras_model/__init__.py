@@ -2,8 +2,8 @@
 from .config import InvalidConfigError, validate_and_derive
 from .layers import (AttentionLayer, Decoder, DecoderLayer, DSWEmbedding, Encoder, FullAttention, GELU, ScaleBlock,
                      SegMerging, TwoStageAttentionLayer)
-from .model import ARGUMENTS, Crossformer
+from .model import ARGUMENTS, FLOAT64_EXACT_BACKENDS, Crossformer
 
-__all__ = ["ARGUMENTS", "AttentionLayer", "Crossformer", "Decoder", "DecoderLayer", "DSWEmbedding", "Encoder",
+__all__ = ["ARGUMENTS", "FLOAT64_EXACT_BACKENDS", "AttentionLayer", "Crossformer", "Decoder", "DecoderLayer", "DSWEmbedding", "Encoder",
            "FullAttention", "GELU", "InvalidConfigError", "ScaleBlock", "SegMerging", "TwoStageAttentionLayer",
            "validate_and_derive"]

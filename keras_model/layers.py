@@ -1,11 +1,12 @@
 """Crossformer building blocks in Keras 3 (keras.layers / keras.ops only; any backend).
 
-Every layer is named after the PyTorch attribute it mirrors, so a weight's Keras path
-(``crossformer/encoder/encode_blocks.1/merge_layer/linear_trans/kernel``) spells its state_dict key
-(``encoder.encode_blocks.1.merge_layer.linear_trans.weight``). Shapes are static except the batch axis;
+Every layer is named after the PyTorch attribute it mirrors (ModuleList item i of ``attr`` as ``attr-i``),
+so a weight's Keras path (``crossformer/encoder/encode_blocks-1/merge_layer/linear_trans/kernel``) spells its
+state_dict key (``encoder.encode_blocks.1.merge_layer.linear_trans.weight``). Shapes are static except the batch axis;
 every reshape that involves the batch puts it outermost, as einops does in the original.
 """
 import math
+import warnings
 
 import keras
 from keras import initializers, layers, ops
@@ -76,7 +77,14 @@ class FullAttention(layers.Layer):
         keys = ops.transpose(keys, (0, 2, 3, 1))  # [B, H, E, S]
         values = ops.transpose(values, (0, 2, 1, 3))  # [B, H, S, E]
         # The scale multiplies the scores after the matmul, as in the original.
-        attention = ops.softmax(scale * ops.matmul(queries, keys), axis=-1)
+        scores = scale * ops.matmul(queries, keys)
+        if scores.shape[-1] == 1:
+            # One key (a single segment or router): softmax is 1, as in the original; Keras would warn about it.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="You are using a softmax over axis")
+                attention = ops.softmax(scores, axis=-1)
+        else:
+            attention = ops.softmax(scores, axis=-1)
         attention = self.dropout(attention, training=training)
         return ops.transpose(ops.matmul(attention, values), (0, 2, 1, 3))  # [B, L, H, E]
 
@@ -250,7 +258,7 @@ class ScaleBlock(layers.Layer):
         self.merge_layer = SegMerging(d_model, win_size, name="merge_layer", dtype=policy) if win_size > 1 else None
         self.encode_layers = [
             TwoStageAttentionLayer(seg_num, factor, d_model, n_heads, d_ff, dropout, mix,
-                                   name=f"encode_layers[{i}]", dtype=policy)
+                                   name=f"encode_layers-{i}", dtype=policy)
             for i in range(depth)
         ]
 
@@ -284,7 +292,7 @@ class Encoder(layers.Layer):
         self.dropout_rate, self.factor, self.mix = dropout, factor, mix
         self.encode_blocks = [
             ScaleBlock(1 if i == 0 else win_size, d_model, n_heads, d_ff, 1, dropout, seg_num, factor, mix,
-                       name=f"encode_blocks[{i}]", dtype=self.dtype_policy)
+                       name=f"encode_blocks-{i}", dtype=self.dtype_policy)
             for i, seg_num in enumerate(self.block_seg_nums)
         ]
 
@@ -358,7 +366,7 @@ class Decoder(layers.Layer):
         self.dropout_rate, self.out_seg_num, self.factor, self.mix = dropout, out_seg_num, factor, mix
         self.decode_layers = [
             DecoderLayer(seg_len, d_model, n_heads, d_ff, dropout, out_seg_num, factor, mix,
-                         name=f"decode_layers[{i}]", dtype=self.dtype_policy)
+                         name=f"decode_layers-{i}", dtype=self.dtype_policy)
             for i in range(d_layers)
         ]
 

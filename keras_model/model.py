@@ -1,10 +1,15 @@
 """The Crossformer as a Keras 3 Model, mirroring reference_torch.Crossformer name for name (spec 1.11)."""
+import warnings
+
 import keras
 from keras import initializers, ops
 
 from .config import validate_and_derive
 from .layers import PACKAGE, Decoder, DSWEmbedding, Encoder, torch_layer_norm
 
+# Keras (3.15) promotes float64 to float32 in ops.matmul on every backend but TensorFlow (keras-team/keras#23704),
+# so a float64 model is float64 end to end only there.
+FLOAT64_EXACT_BACKENDS = ("tensorflow",)
 ARGUMENTS = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
              "e_layers", "dropout", "baseline", "attention_mix")
 
@@ -36,6 +41,10 @@ class Crossformer(keras.Model):
         self.in_len_add = self.derived["in_len_add"]
 
         policy = self.dtype_policy
+        if policy.compute_dtype == "float64" and keras.backend.backend() not in FLOAT64_EXACT_BACKENDS:
+            warnings.warn(f"float64 Crossformer on the {keras.backend.backend()} backend: Keras computes its "
+                          "matmuls in float32 there (keras-team/keras#23704); use the tensorflow backend for "
+                          "float64 precision", stacklevel=2)
         mix = self.attention_mix
         self.enc_value_embedding = DSWEmbedding(seg_len, d_model, name="enc_value_embedding", dtype=policy)
         self.pre_norm = torch_layer_norm("pre_norm", policy)

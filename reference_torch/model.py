@@ -248,6 +248,10 @@ class Crossformer(nn.Module):
         geometry = CrossformerGeometry(data_dim, in_len, out_len, seg_len, win_size, factor, d_model, d_ff,
                                        n_heads, e_layers, dropout)
         self.geometry = geometry
+        self.crossformer_config = dict(
+            data_dim=data_dim, in_len=in_len, out_len=out_len, seg_len=seg_len, win_size=win_size, factor=factor,
+            d_model=d_model, d_ff=d_ff, n_heads=n_heads, e_layers=e_layers, dropout=dropout,
+            baseline=bool(baseline), attention_mix=bool(attention_mix))
         self.data_dim = data_dim
         self.in_len = in_len
         self.out_len = out_len

@@ -1,0 +1,60 @@
+"""get_config/from_config, and .keras save -> load in a fresh process that imports only keras_model (issue 2)."""
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+
+import keras_model
+from converter import torch_to_keras
+
+from conftest import CONFIG_B, ETTH1, REPO, keras_forward, seeded_series, seeded_torch_model
+
+FRESH_PROCESS = """
+import json, sys
+import numpy as np
+import keras
+import keras_model  # registers the Crossformer classes; nothing else of this project is imported
+report = {}
+for path in sys.argv[1:]:
+    model = keras.saving.load_model(path)
+    x = np.load(path + ".x.npy")
+    np.save(path + ".y.npy", keras.ops.convert_to_numpy(model(x, training=False)))
+    report[path] = {"config": model.get_config(), "dtype": model.compute_dtype}
+report["modules"] = sorted(m for m in ("torch", "reference_torch", "converter") if m in sys.modules)
+print(json.dumps(report))
+"""
+
+
+def test_get_config_from_config_round_trip():
+    config = dict(CONFIG_B, baseline=True, dropout=0.1)
+    model = keras_model.Crossformer(**config, dtype="float64")
+    clone = keras_model.Crossformer.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    assert clone.compute_dtype == "float64" and clone.count_params() == model.count_params()
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+    assert type(revived) is keras_model.Crossformer and revived.get_config() == model.get_config()
+
+
+def test_saved_model_reloads_identically_in_a_fresh_process(tmp_path):
+    cases = {"etth1_float32": (ETTH1, "float32", 4), "config_b_baseline_float64": (dict(CONFIG_B, baseline=True),
+                                                                               "float64", 3)}
+    expected = {}
+    for name, (config, dtype, batch) in cases.items():
+        model = torch_to_keras(seeded_torch_model(config), dtype=dtype)
+        path = str(tmp_path / f"{name}.keras")
+        model.save(path)
+        x = seeded_series(config, batch).astype(dtype)
+        np.save(path + ".x.npy", x)
+        expected[path] = (keras_forward(model, x), model.get_config())
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-c", FRESH_PROCESS, *expected], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, check=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report.pop("modules") == [], "the fresh process needed more than keras_model"
+    for path, (outputs, config) in expected.items():
+        np.testing.assert_array_equal(np.load(path + ".y.npy"), outputs)  # identical, not merely close
+        assert report[path]["config"] == json.loads(json.dumps(config))
+        assert report[path]["dtype"] == config["dtype"]["config"]["name"]
