@@ -9,6 +9,8 @@ porting bug (wrong epsilon, GELU variant, head order, padding) moves outputs by 
 """
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -26,3 +28,14 @@ TOLERANCES = {
 
 def tolerance_for(dtype):
     return TOLERANCES[str(dtype).replace("torch.", "")]
+
+
+def diff_stats(got, expected):
+    """(max abs diff, max rel diff); rel is relative to the largest reference magnitude, so it stays defined
+    where the reference crosses zero."""
+    got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
+    if got.shape != expected.shape:
+        raise ValueError(f"shape {got.shape} != reference shape {expected.shape}")
+    max_abs = float(np.max(np.abs(got - expected))) if got.size else 0.0
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    return max_abs, (max_abs / scale if scale > 0 else max_abs)

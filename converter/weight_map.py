@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import CrossformerInputError
+
 LIST_INDEX = re.compile(r"-(\d+)(?=\.|$)")
 LEAF_TO_TORCH = {"kernel": ("weight", True), "gamma": ("weight", False), "beta": ("bias", False),
                  "bias": ("bias", False)}
 
 
-class WeightMapError(ValueError):
+class WeightMapError(CrossformerInputError):
     """State_dict keys or shapes that do not fit the Keras model."""
 
 
@@ -41,7 +43,7 @@ def torch_key_for(relative_path):
     return LIST_INDEX.sub(r".\1", ".".join(parts[:-1] + [leaf])), transpose
 
 
-def weight_map(keras_model):
+def mapped_weights(keras_model):
     """Every Keras weight with its state_dict key, in the Keras model's weight order."""
     mapped = {}
     prefix = keras_model.path + "/"  # the model's own scope (its name, below any scope it was built in)
@@ -80,7 +82,7 @@ def load_state_dict_into_keras(keras_model, state_dict):
     Values are cast to the Keras variables' dtype. Raises WeightMapError on any key or shape mismatch,
     before anything is assigned.
     """
-    mapped = weight_map(keras_model)
+    mapped = mapped_weights(keras_model)
     check_keys(mapped, state_dict)
     values = {}
     for key, weight in mapped.items():
@@ -96,7 +98,7 @@ def load_state_dict_into_keras(keras_model, state_dict):
 def keras_to_state_dict(keras_model):
     """The Keras model's weights as {state_dict key: numpy array in PyTorch layout}."""
     state = {}
-    for key, weight in weight_map(keras_model).items():
+    for key, weight in mapped_weights(keras_model).items():
         value = np.asarray(weight.variable.numpy() if hasattr(weight.variable, "numpy") else weight.variable)
         state[key] = np.ascontiguousarray(value.T if weight.transpose else value)
     return state

@@ -2,6 +2,7 @@
 import warnings
 
 import keras
+import numpy as np
 from keras import initializers, ops
 
 from .config import validate_and_derive
@@ -22,10 +23,15 @@ class Crossformer(keras.Model):
     so its weights exist (and can be copied into) before the first call. ``dtype`` ("float32" or "float64", or
     any Keras dtype policy) sets the variables' and computation's precision. ``attention_mix=True`` reproduces
     checkpoints trained with the pre-December-2023 release (spec 1.3). ``device`` is accepted and ignored.
+
+    ``scale_statistic`` ({"mean": [D], "std": [D]}, the training split's scaler) travels with the model through
+    save/load; ``normalize`` / ``denormalize`` apply it as the original pipeline does. ``training_args`` keeps the
+    original run's other arguments (data, split, learning rate, ...) so an export can write its args.json back.
     """
 
     def __init__(self, data_dim, in_len, out_len, seg_len, win_size=4, factor=10, d_model=512, d_ff=1024, n_heads=8,
-                 e_layers=3, dropout=0.0, baseline=False, device=None, attention_mix=False, **kwargs):
+                 e_layers=3, dropout=0.0, baseline=False, device=None, attention_mix=False, scale_statistic=None,
+                 training_args=None, **kwargs):
         kwargs.setdefault("name", "crossformer")
         super().__init__(**kwargs)
         config = dict(data_dim=data_dim, in_len=in_len, out_len=out_len, seg_len=seg_len, win_size=win_size,
@@ -36,6 +42,8 @@ class Crossformer(keras.Model):
         for name, value in config.items():
             setattr(self, name, value)
         self.merge_win = win_size
+        self._scale_statistic = _checked_scale_statistic(scale_statistic, data_dim)
+        self.training_args = dict(training_args) if training_args else None
         self.pad_in_len = self.derived["pad_in_len"]
         self.pad_out_len = self.derived["pad_out_len"]
         self.in_len_add = self.derived["in_len_add"]
@@ -92,9 +100,47 @@ class Crossformer(keras.Model):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.out_len, self.data_dim)
 
+    @property
+    def scale_statistic(self):
+        """{"mean": float64 array [D], "std": float64 array [D]} of the training data, or None."""
+        if self._scale_statistic is None:
+            return None
+        return {key: value.copy() for key, value in self._scale_statistic.items()}
+
+    def normalize(self, series):
+        """(series - mean) / std over the last (variable) axis, as the original's StandardScaler.transform."""
+        statistic = self._require_scale_statistic()
+        return (np.asarray(series, np.float64) - statistic["mean"]) / statistic["std"]
+
+    def denormalize(self, series):
+        """series * std + mean: forecasts back to the data's original scale (the original's inverse_transform)."""
+        statistic = self._require_scale_statistic()
+        return np.asarray(series, np.float64) * statistic["std"] + statistic["mean"]
+
+    def _require_scale_statistic(self):
+        if self._scale_statistic is None:
+            raise ValueError("this model carries no scale statistic (convert from a folder with scale_statistic.pkl)")
+        return self._scale_statistic
+
     def get_config(self):
-        return {**super().get_config(), **self.crossformer_config}
+        extra = {"training_args": self.training_args}
+        if self._scale_statistic is not None:
+            # Python floats serialise to JSON exactly (shortest round-trip repr), so float64 survives save/load.
+            extra["scale_statistic"] = {key: value.tolist() for key, value in self._scale_statistic.items()}
+        return {**super().get_config(), **self.crossformer_config, **extra}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _checked_scale_statistic(statistic, data_dim):
+    if statistic is None:
+        return None
+    checked = {}
+    for key in ("mean", "std"):
+        value = np.asarray(statistic[key], dtype=np.float64)
+        if value.shape != (data_dim,):
+            raise ValueError(f"scale_statistic {key} has shape {value.shape}, expected ({data_dim},) for data_dim")
+        checked[key] = value
+    return checked

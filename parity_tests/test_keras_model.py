@@ -9,7 +9,7 @@ import torch
 import keras_model
 import reference_torch
 from converter import tolerance_for, torch_to_keras
-from converter.weight_map import weight_map
+from converter.weight_map import mapped_weights
 
 from conftest import (CONFIG_B, ETTH1, keras_forward, max_abs_diff, seeded_series, seeded_torch_model,
                       torch_forward)
@@ -118,7 +118,7 @@ def _uniform_bound(key, torch_state):
 def test_initialisers_follow_pytorch_defaults():
     torch.manual_seed(1)
     torch_state = {k: v.numpy() for k, v in reference_torch.Crossformer(**ETTH1).state_dict().items()}
-    mapped = weight_map(keras_model.Crossformer(**ETTH1))
+    mapped = mapped_weights(keras_model.Crossformer(**ETTH1))
     checked = set()
     for key, weight in mapped.items():
         value = keras.ops.convert_to_numpy(weight.variable)
