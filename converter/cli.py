@@ -93,6 +93,84 @@ def cmd_export_torch(args):
     return EXIT_OK
 
 
+def _source_models(args, dtype):
+    """(torch reference, Keras model, config, checkpoint) for a SRC (+ optional --keras) and model flags."""
+    from .bridge import config_of, torch_to_keras
+    from .checkpoint import checkpoint_config, read_checkpoint
+    from .conversion import load_keras_crossformer, reference_model
+    from .errors import ConfigError
+    from .weight_map import keras_to_state_dict
+
+    checkpoint = read_checkpoint(args.src, allow_nonfinite=getattr(args, "allow_nonfinite", False))
+    notes = list(checkpoint.notes)
+    config = checkpoint_config(checkpoint, args.config, model_overrides(args), notes)
+    for note in notes:
+        print(f"note: {note}")
+    torch_model = reference_model(config, checkpoint.weights, dtype)
+    if getattr(args, "keras", None):
+        saved = load_keras_crossformer(args.keras)
+        different = {k: (v, config[k]) for k, v in config_of(saved).items() if k != "dropout" and v != config[k]}
+        if different:
+            key, (got, expected) = next(iter(different.items()))
+            raise ConfigError(f"{args.keras} was built with {key}={got} but {args.src} needs {expected}")
+        return torch_model, torch_to_keras(keras_to_state_dict(saved), config, dtype=dtype), config, checkpoint
+    return torch_model, torch_to_keras(checkpoint.weights, config, dtype=dtype), config, checkpoint
+
+
+def _parity_inputs(args, config, checkpoint):
+    import numpy as np
+
+    from .data import dataset_defaults, load_split
+    from .errors import ConfigError
+
+    if args.samples < 1 or args.batch < 1:
+        raise ConfigError("--samples and --batch must be >= 1")
+    if not args.data:
+        return np.random.default_rng(args.seed).standard_normal((args.samples, config["in_len"], config["data_dim"]))
+    data_split = (checkpoint.args or {}).get("data_split") or dataset_defaults(args.data)
+    split, _ = load_split(args.data, "test", config["in_len"], config["out_len"], data_split,
+                          checkpoint.scale_statistic)
+    if split.values.shape[1] != config["data_dim"]:
+        raise ConfigError(f"{args.data} has {split.values.shape[1]} variables but the model has {config['data_dim']}")
+    if len(split) < args.samples:
+        raise ConfigError(f"{args.data} has {len(split)} test windows, fewer than --samples {args.samples}")
+    print(f"inputs: the first {args.samples} test windows of {args.data} (split {list(data_split)}, "
+          f"{'the checkpoint scaler' if checkpoint.scale_statistic is not None else 'scaler fit on the train rows'})")
+    return split.windows(0, args.samples)[0]
+
+
+def cmd_parity(args):
+    from .parity import MODES, disable_tf32, layerwise_parity
+
+    disable_tf32()
+    torch_model, keras_model, config, checkpoint = _source_models(args, args.dtype)
+    inputs = _parity_inputs(args, config, checkpoint)
+    modes = MODES if args.mode == "both" else (args.mode,)
+    report = layerwise_parity(torch_model, keras_model, inputs, args.dtype, modes, batch=args.batch)
+    print(report.table())
+    print(report.verdict())
+    if args.json:
+        with open(args.json, "w") as handle:
+            handle.write(report.to_json())
+    return EXIT_OK if report.passed else EXIT_CHECK_FAILED
+
+
+def cmd_summary(args):
+    from .parity import format_summary, parameter_summary
+
+    torch_model, keras_model, _, _ = _source_models(args, "float32")
+    rows, totals = parameter_summary(torch_model, keras_model, args.depth or None)
+    print(format_summary(rows, totals))
+    same = all(t == k for _, _, t, k in rows) and len(set(totals)) == 1
+    return EXIT_OK if same else EXIT_CHECK_FAILED
+
+
+def _add_source_arguments(parser):
+    parser.add_argument("src", help="checkpoint folder or weights file (as for convert)")
+    parser.add_argument("--config", help="an args.json to use instead of the folder's")
+    _add_model_flags(parser)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="crossformer", description="Crossformer checkpoints: PyTorch <-> Keras 3, "
                                      "with parity checks.")
@@ -122,6 +200,27 @@ def build_parser():
                         "[+ scale_statistic.pkl] into the folder OUT")
     export.add_argument("--force", action="store_true", help="overwrite an existing output")
     export.set_defaults(handler=cmd_export_torch)
+
+    parity = commands.add_parser("parity", help="layer-by-layer comparison of reference_torch and the Keras model",
+                                 description="Run reference_torch and the Keras model on the same inputs and compare "
+                                 "every module's output, chained (each on its own activations) and isolated (each "
+                                 "Keras layer fed the PyTorch layer's inputs). Exit 0 pass, 1 fail, 2 bad input.")
+    _add_source_arguments(parity)
+    parity.add_argument("--keras", help="a converted .keras model to check against SRC (default: convert SRC now)")
+    parity.add_argument("--samples", type=int, default=8, help="input series (default 8)")
+    parity.add_argument("--batch", type=int, default=4, help="series per forward pass (default 4)")
+    parity.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parity.add_argument("--data", help="a CSV (date column first): use its first test windows, normalised as the "
+                        "original pipeline does, instead of seeded random series")
+    parity.add_argument("--mode", choices=("chained", "isolated", "both"), default="both")
+    parity.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    parity.add_argument("--json", help="write the whole report here (for CI)")
+    parity.set_defaults(handler=cmd_parity)
+
+    summary = commands.add_parser("summary", help="per-module parameter counts, torchinfo and Keras side by side")
+    _add_source_arguments(summary)
+    summary.add_argument("--depth", type=int, default=3, help="deepest module level shown (0: all; default 3)")
+    summary.set_defaults(handler=cmd_summary)
     return parser
 
 

@@ -1,11 +1,21 @@
 """The parity tolerance policy: the one place where "agrees" is defined.
 
-Never loosen these to make a test pass; find the cause. float64 is the math check: two correct
-implementations of the same function agree to ~1e-15 in double precision (measured: <= 3.6e-15 on every
-configuration tested), so anything beyond 1e-12 means the math differs. float32 is the working-precision
-check: measured differences on the ETTh1 configuration are ~2e-6 at the output (rounding noise of
-11.3M-parameter float32 arithmetic in different operation orders), so 1e-5 leaves 5x headroom while a real
-porting bug (wrong epsilon, GELU variant, head order, padding) moves outputs by >= 1e-4.
+A comparison passes when  max|keras - torch| <= max_abs + max_rel * max|torch|.
+
+float64 (abs 1e-12, no relative term) is the math check: two correct implementations of the same function
+agree to ~1e-15 in double precision. Measured: <= 3.8e-15 at the outputs of every configuration tested and
+<= 1.2e-14 at every one of the 324 modules of the ETTh1 configuration on real ETTh1 windows (largest module
+output 8.9). Anything beyond 1e-12 means the math differs, whatever float32 says.
+
+float32 (abs 1e-5, rel 1e-5) is the working-precision check. Rounding noise grows with the magnitude of
+what is compared, so besides the absolute bound it scales with the largest reference value. Measured on the
+ETTh1 configuration and real windows: worst module abs 4.3e-6 (where outputs reach 7.6), worst rel 1.1e-6,
+model outputs <= 2.3e-6 abs; so the bounds leave ~2x (abs) and ~9x (rel) headroom. The planted porting bugs
+of the test suite (LayerNorm epsilon, GELU variant, router order, padding side, head split, untransposed
+kernel, zero merge padding) move the module they touch by rel >= 1e-4 (see test_planted_bugs.py). Model
+outputs are additionally held to the absolute bound alone (scale 0), as issue 2 specifies.
+
+Never loosen these to make a test pass; find the cause.
 """
 from dataclasses import dataclass
 
@@ -15,14 +25,16 @@ import numpy as np
 @dataclass(frozen=True)
 class Tolerance:
     max_abs: float
+    max_rel: float = 0.0
 
-    def passes(self, max_abs_diff):
-        return bool(max_abs_diff <= self.max_abs)
+    def passes(self, max_abs_diff, scale=0.0):
+        """max abs diff <= max_abs + max_rel * scale, scale being the largest |reference| value."""
+        return bool(max_abs_diff <= self.max_abs + self.max_rel * scale)
 
 
 TOLERANCES = {
-    "float32": Tolerance(max_abs=1e-5),
-    "float64": Tolerance(max_abs=1e-12),
+    "float32": Tolerance(max_abs=1e-5, max_rel=1e-5),
+    "float64": Tolerance(max_abs=1e-12, max_rel=0.0),
 }
 
 

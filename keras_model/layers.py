@@ -118,21 +118,25 @@ class AttentionLayer(layers.Layer):
             projection.build((None, self.d_model))
         self.out_projection.build((None, self.head_dim * self.n_heads))
 
-    def _split_heads(self, x):
+    def split_heads(self, x):
+        """[B, L, H*dk] -> [B, L, H, dk]: head h is the contiguous feature slice [h*dk, (h+1)*dk)."""
         return ops.reshape(x, (-1, x.shape[1], self.n_heads, self.head_dim))
 
-    def call(self, queries, keys, values, training=None):
-        query_len = queries.shape[1]
-        out = self.inner_attention(
-            self._split_heads(self.query_projection(queries)),
-            self._split_heads(self.key_projection(keys)),
-            self._split_heads(self.value_projection(values)),
-            training=training,
-        )
+    def merge_heads(self, out):
+        """[B, L, H, dk] -> [B, L, H*dk], heads concatenated in order (or the pre-fix release's scramble)."""
+        query_len = out.shape[1]
         if self.mix:
             out = ops.transpose(out, (0, 2, 1, 3))
-        out = ops.reshape(out, (-1, query_len, self.n_heads * self.head_dim))
-        return self.out_projection(out)
+        return ops.reshape(out, (-1, query_len, self.n_heads * self.head_dim))
+
+    def call(self, queries, keys, values, training=None):
+        out = self.inner_attention(
+            self.split_heads(self.query_projection(queries)),
+            self.split_heads(self.key_projection(keys)),
+            self.split_heads(self.value_projection(values)),
+            training=training,
+        )
+        return self.out_projection(self.merge_heads(out))
 
     def get_config(self):
         return {**super().get_config(), "d_model": self.d_model, "n_heads": self.n_heads,
@@ -169,21 +173,23 @@ class TwoStageAttentionLayer(layers.Layer):
         for sublayer in (self.norm1, self.norm2, self.norm3, self.norm4, self.MLP1, self.MLP2):
             sublayer.build(token)
 
+    def tile_router(self, batch):
+        """The routers for '(b seg_num)' rows, batch index outer: row i*seg_num + s holds router[s]."""
+        tiled = ops.broadcast_to(self.router[None], (batch, self.seg_num, self.factor, self.d_model))
+        return ops.reshape(tiled, (-1, self.factor, self.d_model))
+
     def call(self, x, training=None):
         ts_d, seg_num, d_model = x.shape[1], x.shape[2], x.shape[3]
-        batch = ops.shape(x)[0]
         # Cross-time stage on '(b ts_d) seg_num d_model'.
         time_in = ops.reshape(x, (-1, seg_num, d_model))
         time_enc = self.time_attention(time_in, time_in, time_in, training=training)
         dim_in = self.norm1(time_in + self.dropout(time_enc, training=training))
         dim_in = self.norm2(dim_in + self.dropout(self.MLP1(dim_in), training=training))
 
-        # Cross-dimension stage on '(b seg_num) ts_d d_model'; routers tiled with the batch index outer,
-        # so row i*seg_num + s holds router[s].
+        # Cross-dimension stage on '(b seg_num) ts_d d_model'.
         dim_send = ops.transpose(ops.reshape(dim_in, (-1, ts_d, seg_num, d_model)), (0, 2, 1, 3))
         dim_send = ops.reshape(dim_send, (-1, ts_d, d_model))
-        batch_router = ops.broadcast_to(self.router[None], (batch, seg_num, self.factor, d_model))
-        batch_router = ops.reshape(batch_router, (-1, self.factor, d_model))
+        batch_router = self.tile_router(ops.shape(x)[0])
         dim_buffer = self.dim_sender(batch_router, dim_send, dim_send, training=training)
         dim_receive = self.dim_receiver(dim_send, dim_buffer, dim_buffer, training=training)
         dim_enc = self.norm3(dim_send + self.dropout(dim_receive, training=training))
@@ -232,14 +238,18 @@ class SegMerging(layers.Layer):
         self.norm.build((None, self.win_size * self.d_model))
         self.linear_trans.build((None, self.win_size * self.d_model))
 
-    def call(self, x):
-        ts_d, seg_num = x.shape[1], x.shape[2]
+    def pad_segments(self, x):
+        """Re-append the last (-L mod w) segments in their order (not the last one repeated)."""
+        seg_num = x.shape[2]
         pad_num = -seg_num % self.win_size
-        if pad_num:
-            # Re-append the last pad_num segments in their order (not the last one pad_num times).
-            x = ops.concatenate([x, x[:, :, seg_num - pad_num:, :]], axis=2)
+        if not pad_num:
+            return x
+        return ops.concatenate([x, x[:, :, seg_num - pad_num:, :]], axis=2)
+
+    def call(self, x):
+        x = self.pad_segments(x)
         # Merged segment j = concat(s[j*w], ..., s[j*w + w - 1]) on features: a row-major reshape.
-        merged = ops.reshape(x, (-1, ts_d, (seg_num + pad_num) // self.win_size, self.win_size * self.d_model))
+        merged = ops.reshape(x, (-1, x.shape[1], x.shape[2] // self.win_size, self.win_size * self.d_model))
         return self.linear_trans(self.norm(merged))
 
     def get_config(self):

@@ -78,17 +78,18 @@ class Crossformer(keras.Model):
         self.encoder.build(embedded)
         self.decoder.build((None, self.data_dim, self.derived["out_seg_num"], self.d_model))
 
+    def pad_input(self, x_seq):
+        """Front-pad to a whole number of segments by repeating the first time step (paper, appendix D.1)."""
+        if not self.in_len_add:
+            return x_seq
+        return ops.concatenate([ops.repeat(x_seq[:, :1, :], self.in_len_add, axis=1), x_seq], axis=1)
+
     def call(self, x_seq, training=None):
         x_seq = ops.convert_to_tensor(x_seq, dtype=self.compute_dtype)
         batch = ops.shape(x_seq)[0]
         # Baseline: the per-series time mean of the unpadded input.
         base = ops.mean(x_seq, axis=1, keepdims=True) if self.baseline else 0.0
-        if self.in_len_add:
-            # Front-pad by repeating the first time step (paper, appendix D.1).
-            first = ops.repeat(x_seq[:, :1, :], self.in_len_add, axis=1)
-            x_seq = ops.concatenate([first, x_seq], axis=1)
-
-        x = self.enc_value_embedding(x_seq)
+        x = self.enc_value_embedding(self.pad_input(x_seq))
         x = self.pre_norm(x + self.enc_pos_embedding)
         enc_out = self.encoder(x, training=training)
 

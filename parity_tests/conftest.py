@@ -29,17 +29,10 @@ PARITY_CASES = {
 
 
 def seeded_torch_model(config, seed=0):
-    """A reference_torch model with seeded random weights, biases and norms perturbed off their defaults
-    (so a LayerNorm or bias mapping error cannot hide behind 1/0 initial values)."""
-    import reference_torch
+    """reference_torch with seeded weights, biases and norms perturbed off their defaults."""
+    from reference_torch.testing import perturbed_model
 
-    torch.manual_seed(seed)
-    model = reference_torch.Crossformer(**config)
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if name.endswith("bias") or ".norm" in name or "pre_norm" in name:
-                parameter.add_(0.1 * torch.randn_like(parameter))
-    return model.eval()
+    return perturbed_model(config, seed)
 
 
 def seeded_series(config, batch, seed=0):
@@ -84,3 +77,28 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("measured output max abs diffs (Keras vs reference_torch)")
     for case, dtype, batch, diff in sorted(PARITY_RECORDS, key=lambda r: (r[0], r[1], str(r[2]))):
         terminalreporter.write_line(f"{case:<44} {dtype:<8} batch {batch!s:<4} {diff:.3e}")
+
+
+def gpu_unavailable_reason():
+    """Why GPU cases cannot run here, or None when both PyTorch and the Keras backend see a GPU."""
+    if not torch.cuda.is_available():
+        return "no CUDA GPU visible to PyTorch"
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            return "TensorFlow sees no GPU"
+    elif backend == "jax":
+        import jax
+
+        if not any(d.platform == "gpu" for d in jax.devices()):
+            return "JAX sees no GPU"
+    return None
+
+
+# CPU and GPU: the same cases; GPU ones are skipped (with the reason) where no GPU is visible.
+DEVICES = ["cpu", pytest.param("gpu", marks=pytest.mark.skipif(gpu_unavailable_reason() is not None,
+                                                                reason=str(gpu_unavailable_reason())))]

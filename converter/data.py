@@ -1,0 +1,139 @@
+"""The original pipeline's data semantics (spec 3.3: data/data_loader.py, Dataset_MTS).
+
+CSV with the first (date) column dropped and every other column a variable; split borders so that validation
+and test inputs start in_len before their block; a scaler fit on the training rows (population std, ddof=0)
+applied to the whole frame; windows of stride 1.
+"""
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError, ConfigError
+
+# --data names the original knows: file, variables, split (counts, or ratios when <= 1).
+NAMED_DATASETS = {
+    "ETTh1": ("ETTh1.csv", 7, (8640, 2880, 2880)),
+    "ETTm1": ("ETTm1.csv", 7, (34560, 11520, 11520)),
+    "WTH": ("WTH.csv", 12, (20160, 7200, 7200)),
+    "ECL": ("ECL.csv", 321, (10800, 2160, 2880)),
+    "ILI": ("national_illness.csv", 7, (0.7, 0.1, 0.2)),
+    "Traffic": ("traffic.csv", 862, (0.7, 0.1, 0.2)),
+}
+DEFAULT_SPLIT = (0.7, 0.1, 0.2)
+FLAGS = {"train": 0, "val": 1, "test": 2}
+
+
+def read_series(path):
+    """The CSV's values as float64 [rows, variables] with the first (date) column dropped, and the column names."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such data file")
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise CheckpointError(f"{path} is empty") from None
+        rows = [row[1:] for row in reader if row]
+    if len(header) < 2 or not rows:
+        raise CheckpointError(f"{path} needs a date column, at least one variable and one row")
+    try:
+        values = np.asarray(rows, dtype=np.float64)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: non-numeric value ({error})") from None
+    if values.ndim != 2 or values.shape[1] != len(header) - 1:
+        raise CheckpointError(f"{path}: rows do not all have {len(header)} columns")
+    return values, header[1:]
+
+
+def split_sizes(n_rows, data_split):
+    """(train, val, test) row counts: absolute counts if the first entry is > 1, else ratios (spec 3.3)."""
+    if data_split[0] > 1:
+        sizes = tuple(int(v) for v in data_split)
+    else:
+        train, test = int(n_rows * data_split[0]), int(n_rows * data_split[2])
+        sizes = (train, n_rows - train - test, test)
+    if sum(sizes) > n_rows or min(sizes) < 0:
+        raise ConfigError(f"data split {list(data_split)} needs {sum(sizes)} rows but the data has {n_rows}")
+    return sizes
+
+
+def borders(n_rows, in_len, data_split):
+    """[(start, end)] rows of the train / val / test blocks; val and test start in_len early."""
+    train, val, test = split_sizes(n_rows, data_split)
+    starts = [0, train - in_len, train + val - in_len]
+    ends = [train, train + val, train + val + test]
+    return list(zip(starts, ends))
+
+
+@dataclass
+class Scaler:
+    """StandardScaler of the original: mean and population std (ddof=0, no epsilon) of the training rows."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, train_rows):
+        return cls(train_rows.mean(0), train_rows.std(0))
+
+    def transform(self, values):
+        return (values - self.mean) / self.std
+
+    def inverse_transform(self, values):
+        return values * self.std + self.mean
+
+    def as_dict(self):
+        return {"mean": self.mean, "std": self.std}
+
+
+@dataclass
+class SeriesSplit:
+    """One split's normalised rows and its windows (x = rows[i:i+in_len], y = the next out_len rows)."""
+
+    values: np.ndarray  # float64 [rows, D], already scaled
+    in_len: int
+    out_len: int
+
+    def __len__(self):
+        return max(len(self.values) - self.in_len - self.out_len + 1, 0)
+
+    def window(self, index):
+        x = self.values[index:index + self.in_len]
+        return x, self.values[index + self.in_len:index + self.in_len + self.out_len]
+
+    def windows(self, start, stop):
+        """x [n, in_len, D], y [n, out_len, D] for windows start..stop-1 (stride 1)."""
+        index = np.arange(start, stop)[:, None]
+        x = self.values[index + np.arange(self.in_len)]
+        y = self.values[index + self.in_len + np.arange(self.out_len)]
+        return x, y
+
+
+def load_split(path, flag, in_len, out_len, data_split=DEFAULT_SPLIT, scale_statistic=None):
+    """(SeriesSplit, Scaler) for 'train' / 'val' / 'test' of a CSV, as Dataset_MTS builds it.
+
+    With ``scale_statistic`` (a {'mean', 'std'} dict, e.g. a checkpoint's) the scaler is not refit."""
+    values, _ = read_series(path)
+    (train_start, train_end), *_ = blocks = borders(len(values), in_len, data_split)
+    if scale_statistic is not None:
+        scaler = Scaler(np.asarray(scale_statistic["mean"], np.float64), np.asarray(scale_statistic["std"], np.float64))
+        if scaler.mean.shape != (values.shape[1],):
+            raise ConfigError(f"the scale statistic has {scaler.mean.shape[0]} variables but {path} has "
+                              f"{values.shape[1]}")
+    else:
+        scaler = Scaler.fit(values[train_start:train_end])
+    start, end = blocks[FLAGS[flag]]
+    if start < 0:
+        raise ConfigError(f"in_len={in_len} is longer than the training block ({blocks[0][1]} rows)")
+    return SeriesSplit(scaler.transform(values)[start:end], in_len, out_len), scaler
+
+
+def dataset_defaults(path):
+    """The split the original uses for a file it knows by name (ETTh1.csv -> [8640, 2880, 2880]), else 0.7/0.1/0.2."""
+    for file_name, _, split in NAMED_DATASETS.values():
+        if Path(path).name == file_name:
+            return split
+    return DEFAULT_SPLIT

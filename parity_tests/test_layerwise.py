@@ -1,0 +1,76 @@
+"""Layer-by-layer parity, chained and isolated, float32 and float64, CPU and GPU (issue 4)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import reference_torch
+from converter import torch_to_keras
+from converter.data import load_split
+from converter.parity import MODES, layerwise_parity, match_layers, torch_modules
+
+from conftest import DEVICES, ETTH1, ORIGINAL_FIXTURES, SHARED, record_parity, seeded_torch_model
+
+ETTH1_CSV = SHARED / "data" / "ETT-small" / "ETTh1.csv"
+FOLDERS = sorted(path for path in ORIGINAL_FIXTURES.glob("*") if (path / "checkpoint.pth").is_file())
+
+
+def assert_passes(report, label):
+    for mode in MODES:
+        assert report.first_failure(mode) is None, f"{label} {mode}: {report.verdict()}\n{report.table()}"
+    assert report.passed and not report.keras_only
+    for mode in MODES:
+        worst = report.worst(mode)
+        record_parity(f"layerwise {label} {mode} (worst module)", report.dtype, report.batch, worst.max_abs)
+
+
+@pytest.fixture(scope="module")
+def etth1_windows():
+    split, _ = load_split(ETTH1_CSV, "test", ETTH1["in_len"], ETTH1["out_len"], (8640, 2880, 2880))
+    return split.windows(0, 4)[0]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_etth1_configuration_on_real_windows(etth1_windows, dtype, device):
+    torch_model = seeded_torch_model(ETTH1)
+    report = layerwise_parity(torch_model, torch_to_keras(torch_model, dtype=dtype), etth1_windows, dtype,
+                              batch=2, device=device)
+    assert_passes(report, f"etth1 real windows {device}")
+    # Every module that produced an output is in the report exactly once.
+    names = [m.name for m in report.modes["chained"]]
+    assert len(names) == len(set(names)) == len(torch_modules(torch_model))
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name[:24] for f in FOLDERS])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_original_fixtures(folder, dtype):
+    args = json.loads((folder / "args.json").read_text())
+    keys = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
+            "e_layers", "dropout", "baseline")
+    torch_model = reference_torch.Crossformer(**{k: args[k] for k in keys})
+    torch_model.load_state_dict(torch.load(folder / "checkpoint.pth", weights_only=True), strict=True)
+    x = np.load(folder / "expected.npz")["x"][:6]
+    report = layerwise_parity(torch_model, torch_to_keras(torch_model, dtype=dtype), x, dtype, batch=3)
+    assert_passes(report, folder.name[:16])
+
+
+def test_a_module_without_keras_counterpart_fails(monkeypatch):
+    from converter import parity
+
+    torch_model = seeded_torch_model(ETTH1 | dict(e_layers=1, d_model=16, d_ff=16, n_heads=2))
+    keras_model = torch_to_keras(torch_model)
+    real = parity.keras_layer_for
+    monkeypatch.setattr(parity, "keras_layer_for",
+                        lambda model, name: None if name.endswith("norm3") else real(model, name))
+    report = layerwise_parity(torch_model, keras_model, np.zeros((1, 168, 7)), "float32")
+    failing = [m for m in report.modes["chained"] if not m.passed]
+    assert failing and all(m.name.endswith("norm3") and m.problem == "no Keras counterpart" for m in failing)
+    assert report.first_failure("isolated").endswith("norm3") and not report.passed
+
+
+def test_every_keras_layer_has_a_pytorch_twin():
+    torch_model = seeded_torch_model(ETTH1)
+    layers, orphans = match_layers(torch_model, torch_to_keras(torch_model))
+    assert orphans == [] and all(layer is not None for layer in layers.values())

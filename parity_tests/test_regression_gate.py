@@ -1,0 +1,84 @@
+"""The regression gate (issue 4): the Keras model, loaded through the converter, must reproduce every module
+output stored in the goldens of checkpoints/, which only checkpoints/regenerate_goldens.py writes."""
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from converter import tolerance_for, torch_to_keras
+from converter.parity import ROOT_NAME, capture_keras, flatten_arrays, keras_layer_for
+
+from conftest import REPO
+
+GOLDEN_ROOT = REPO / "checkpoints"
+GOLDENS = sorted(path.parent for path in GOLDEN_ROOT.glob("*/config.json"))
+
+
+def load_golden(folder, dtype):
+    meta = json.loads((folder / "config.json").read_text())
+    expected = np.load(folder / f"expected_{dtype}.npz")
+    return meta["config"], load_file(folder / "weights.safetensors"), np.load(folder / "inputs.npy"), expected
+
+
+def test_goldens_exist():
+    assert len(GOLDENS) >= 3, f"no goldens under {GOLDEN_ROOT}: run checkpoints/regenerate_goldens.py"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("folder", GOLDENS, ids=[g.name for g in GOLDENS])
+def test_keras_reproduces_every_golden_module_output(folder, dtype):
+    check_golden(folder, dtype)
+
+
+def test_the_gate_fails_on_a_changed_model(monkeypatch):
+    import keras_model
+
+    monkeypatch.setattr(keras_model.layers, "LAYER_NORM_EPSILON", 1e-3)
+    with pytest.raises(AssertionError, match="first module beyond tolerance: pre_norm"):
+        check_golden(GOLDENS[0], "float32")
+
+
+def check_golden(folder, dtype):
+    config, weights, x, expected = load_golden(folder, dtype)
+    model = torch_to_keras(weights, config, dtype=dtype)
+    order = [str(name) for name in expected["__order__"]]
+    layers = {name: keras_layer_for(model, "" if name == ROOT_NAME else name) for name in order}
+    missing = [name for name, layer in layers.items() if layer is None]
+    assert not missing, f"golden modules with no Keras layer: {missing[:5]}"
+    records = capture_keras(model, x.astype(dtype), layers)
+    tolerance = tolerance_for(dtype)
+    for name in order:
+        for call, record in enumerate(records.get(name, [])):
+            for index, got in enumerate(flatten_arrays(record.output)):
+                want = expected[f"{name}|{call}|{index}"]
+                assert got.shape == want.shape, f"{name} call {call}: shape {got.shape} != golden {want.shape}"
+                diff = float(np.max(np.abs(got.astype(np.float64) - want)))
+                assert tolerance.passes(diff, float(np.max(np.abs(want)))), \
+                    f"first module beyond tolerance: {name} (call {call}, output {index}): max abs diff {diff:.3e}"
+        stored_calls = sum(1 for key in expected.files if key.startswith(f"{name}|") and key.endswith("|0"))
+        assert len(records.get(name, [])) == stored_calls, f"{name}: ran {len(records.get(name, []))} times"
+
+
+def test_script_reproduces_the_committed_goldens(tmp_path):
+    """The goldens are what reference_torch computes now (regenerated only by the script, never here)."""
+    spec = importlib.util.spec_from_file_location("regenerate_goldens", GOLDEN_ROOT / "regenerate_goldens.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.main(["--out", str(tmp_path)])
+    for folder in GOLDENS:
+        fresh = tmp_path / folder.name
+        assert json.loads((fresh / "config.json").read_text())["config"] == \
+            json.loads((folder / "config.json").read_text())["config"]
+        committed, regenerated = load_file(folder / "weights.safetensors"), load_file(fresh / "weights.safetensors")
+        assert committed.keys() == regenerated.keys()
+        assert all(np.array_equal(committed[k], regenerated[k]) for k in committed)
+        np.testing.assert_array_equal(np.load(folder / "inputs.npy"), np.load(fresh / "inputs.npy"))
+        for dtype in ("float32", "float64"):
+            old, new = np.load(folder / f"expected_{dtype}.npz"), np.load(fresh / f"expected_{dtype}.npz")
+            assert sorted(old.files) == sorted(new.files)
+            for key in old.files:
+                if key != "__order__":
+                    diff = float(np.max(np.abs(old[key].astype(np.float64) - new[key]))) if old[key].size else 0.0
+                    assert tolerance_for(dtype).passes(diff, float(np.max(np.abs(old[key])))), (folder.name, key)
