@@ -198,7 +198,8 @@ def load_keras_crossformer(path):
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file" if not path.exists() else f"{path} is not a file")
     try:
-        model = keras.saving.load_model(path, safe_mode=True)
+        # compile=False: parity, export and inference need no optimizer state (and it is not read at all).
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:
         raise CheckpointError(f"{path} is not a readable .keras model ({type(error).__name__}: "
                               f"{str(error).splitlines()[0][:160] if str(error) else ''})") from None

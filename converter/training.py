@@ -106,6 +106,23 @@ def learning_rate_for(epoch, learning_rate, lradj):
     return learning_rate * 0.5 ** (halvings.index(epoch) + 1) if epoch in halvings else None
 
 
+class OriginalEarlyStopping:
+    """utils/tools.py's EarlyStopping (delta 0): score = -vali_loss; a score below the best counts towards
+    patience, anything else (a tie included) is a new best that resets the count and saves the checkpoint."""
+
+    def __init__(self, patience):
+        self.patience, self.best, self.counter = patience, None, 0
+
+    def step(self, vali_loss):
+        """'best' (save now), 'worse' (counting) or 'stop' (patience used up)."""
+        score = -vali_loss
+        if self.best is not None and score < self.best:
+            self.counter += 1
+            return "stop" if self.counter >= self.patience else "worse"
+        self.best, self.counter = score, 0
+        return "best"
+
+
 def original_epoch_callback(train_steps, val_batches, test_batches, patience, learning_rate, lradj, on_best,
                             log=print):
     """One callback doing, after each epoch, what the original's loop does (validation and test loss, early
@@ -115,8 +132,7 @@ def original_epoch_callback(train_steps, val_batches, test_batches, patience, le
     class OriginalEpochEnd(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.best = None
-            self.counter = 0
+            self.stopping = OriginalEarlyStopping(patience)
             self.history = []
             self.started = time.perf_counter()
 
@@ -131,17 +147,15 @@ def original_epoch_callback(train_steps, val_batches, test_batches, patience, le
                                  "test_loss": test_loss, "seconds": time.perf_counter() - self.started})
             log(f"Epoch: {epoch + 1}, Steps: {train_steps} | Train Loss: "
                 f"{train_loss:.7f} Vali Loss: {vali_loss:.7f} Test Loss: {test_loss:.7f}")
-            score = -vali_loss
-            if self.best is not None and score < self.best:  # worse than the best: count (a tie saves)
-                self.counter += 1
-                log(f"EarlyStopping counter: {self.counter} out of {patience}")
-                if self.counter >= patience:
+            verdict = self.stopping.step(vali_loss)
+            if verdict == "best":
+                on_best(epoch + 1, self.model.get_weights())
+            else:
+                log(f"EarlyStopping counter: {self.stopping.counter} out of {patience}")
+                if verdict == "stop":
                     log("Early stopping")
                     self.model.stop_training = True
                     return
-            else:
-                self.best, self.counter = score, 0
-                on_best(epoch + 1, self.model.get_weights())
             new_rate = learning_rate_for(epoch + 1, learning_rate, lradj)
             if new_rate is not None:
                 self.model.optimizer.learning_rate.assign(new_rate)

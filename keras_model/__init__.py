@@ -3,7 +3,8 @@ from .config import InvalidConfigError, validate_and_derive
 from .layers import (AttentionLayer, Decoder, DecoderLayer, DSWEmbedding, Encoder, FullAttention, GELU, ScaleBlock,
                      SegMerging, TwoStageAttentionLayer)
 from .model import ARGUMENTS, FLOAT64_EXACT_BACKENDS, Crossformer
+from .optimizers import TorchAdam
 
 __all__ = ["ARGUMENTS", "FLOAT64_EXACT_BACKENDS", "AttentionLayer", "Crossformer", "Decoder", "DecoderLayer", "DSWEmbedding", "Encoder",
-           "FullAttention", "GELU", "InvalidConfigError", "ScaleBlock", "SegMerging", "TwoStageAttentionLayer",
+           "FullAttention", "GELU", "InvalidConfigError", "ScaleBlock", "SegMerging", "TorchAdam", "TwoStageAttentionLayer",
            "validate_and_derive"]

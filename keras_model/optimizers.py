@@ -16,7 +16,10 @@ class TorchAdam(keras.optimizers.Adam):
     float32 would cost 1e-8 relative precision in float64 training).
     """
 
-    def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8, name="torch_adam", **kwargs):
+    def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8, amsgrad=False, name="torch_adam",
+                 **kwargs):
+        if amsgrad:
+            raise ValueError("TorchAdam follows torch.optim.Adam(amsgrad=False); amsgrad is not supported")
         super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=False,
                          name=name, **kwargs)
 

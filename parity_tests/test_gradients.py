@@ -145,3 +145,14 @@ def test_torch_adam_matches_torch_given_the_same_gradients(setup):
     worst_abs, failures = worst(torch_layout(model, variables, variables), expected, dtype)
     record_parity("TorchAdam vs torch Adam, same gradients, 2 steps", dtype, 4, worst_abs)
     assert not failures, failures[:5]
+
+
+def test_torch_adam_survives_serialization_with_a_compiled_model(tmp_path):
+    model = torch_to_keras(seeded_torch_model(CONFIG_B))
+    model.compile(optimizer=TorchAdam(learning_rate=3e-4, epsilon=1e-7), loss="mse")
+    model.save(tmp_path / "m.keras")
+    optimizer = keras.saving.load_model(tmp_path / "m.keras").optimizer
+    assert type(optimizer) is TorchAdam and optimizer.epsilon == 1e-7
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(3e-4)
+    with pytest.raises(ValueError, match="amsgrad"):
+        TorchAdam(amsgrad=True)

@@ -1,0 +1,278 @@
+"""Data windows, metrics, evaluation, training parity and an end-to-end run on real data (issue 5)."""
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import torch
+
+import keras_model
+from converter import torch_to_keras
+from converter.cli import main
+from converter.data import borders, load_split, read_series, split_sizes
+from converter.training import (OriginalEarlyStopping, batch_metrics, learning_rate_for, make_batches,
+                                weighted_metrics)
+from converter.weight_map import mapped_weights
+from keras_model.optimizers import TorchAdam
+
+import reference_torch
+
+from conftest import CONFIG_B, ORIGINAL_FIXTURES, SHARED, record_parity, seeded_torch_model
+
+ETTH1_CSV = SHARED / "data" / "ETT-small" / "ETTh1.csv"
+ETTH1_SPLIT = (8640, 2880, 2880)
+ETTH1_FOLDER = ORIGINAL_FIXTURES / "Crossformer_ETTh1_il96_ol24_sl12_win2_fa10_dm64_nh2_el3_itr0"
+
+
+def run_cli(capfd, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+# ------------------------------------------------------------------------------------------- data
+def test_etth1_window_counts_and_batches():
+    counts = {}
+    for flag in ("train", "val", "test"):
+        split, _ = load_split(ETTH1_CSV, flag, 168, 24, ETTH1_SPLIT)
+        counts[flag] = len(split)
+        batches = make_batches(split, 32)
+        assert len(batches) == math.ceil(len(split) / 32)
+        assert len(batches[len(batches) - 1][0]) == len(split) - 32 * (len(batches) - 1)
+    assert counts == {"train": 8449, "val": 2857, "test": 2857}  # spec 3.3, verified on the original
+
+
+def test_val_and_test_inputs_start_in_len_before_their_block():
+    values, _ = read_series(ETTH1_CSV)
+    split, scaler = load_split(ETTH1_CSV, "test", 168, 24, ETTH1_SPLIT)
+    first_x, first_y = split.window(0)
+    start = 8640 + 2880 - 168
+    np.testing.assert_array_equal(first_x, scaler.transform(values[start:start + 168]))
+    np.testing.assert_array_equal(first_y[0], scaler.transform(values[8640 + 2880]))  # first target at the border
+    assert borders(len(values), 168, ETTH1_SPLIT) == [(0, 8640), (8640 - 168, 11520), (11520 - 168, 14400)]
+
+
+def test_scaler_is_fit_on_training_rows_with_population_std_and_reused_when_given():
+    values, _ = read_series(ETTH1_CSV)
+    _, scaler = load_split(ETTH1_CSV, "val", 96, 24, ETTH1_SPLIT)
+    np.testing.assert_array_equal(scaler.mean, values[:8640].mean(0))
+    np.testing.assert_array_equal(scaler.std, values[:8640].std(0, ddof=0))
+    given = {"mean": np.zeros(7), "std": np.full(7, 2.0)}
+    split, reused = load_split(ETTH1_CSV, "train", 96, 24, ETTH1_SPLIT, scale_statistic=given)
+    np.testing.assert_array_equal(reused.std, given["std"])
+    np.testing.assert_array_equal(split.values, values[:8640] / 2.0)
+
+
+def test_ratio_split_as_the_original():
+    assert split_sizes(17420, (0.7, 0.1, 0.2)) == (12194, 1742, 3484)  # int(n*0.7), n - train - test, int(n*0.2)
+    assert split_sizes(966, (0.7, 0.1, 0.2)) == (676, 97, 193)  # ILI, spec 3.3
+    assert split_sizes(17544, (0.7, 0.1, 0.2)) == (12280, 1756, 3508)  # Traffic, spec 3.3
+
+
+def test_shuffled_batches_cover_every_window_once_and_reshuffle_each_epoch():
+    split, _ = load_split(ETTH1_CSV, "val", 96, 24, ETTH1_SPLIT)
+    batches = make_batches(split, 32, shuffle=True, seed=3)
+    first_epoch = batches.order.copy()
+    assert sorted(first_epoch) == list(range(len(split)))
+    batches.on_epoch_end()
+    assert sorted(batches.order) == list(range(len(split))) and not np.array_equal(batches.order, first_epoch)
+
+
+def test_fit_reports_the_exact_number_of_steps_including_the_partial_batch(tmp_path):
+    split, _ = load_split(ETTH1_CSV, "val", 24, 12, ETTH1_SPLIT)
+    batches = make_batches(split, 32, shuffle=True)
+    steps = []
+
+    class Count(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            steps.append(self.params["steps"])
+
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append(batch)
+
+    model = keras_model.Crossformer(7, 24, 12, 6, 2, 2, 8, 8, 2, 1)
+    model.compile(optimizer=TorchAdam(1e-3), loss="mse", jit_compile=False)
+    model.fit(batches, epochs=1, verbose=0, callbacks=[Count()])
+    assert steps[0] == len(batches) == math.ceil(len(split) / 32) and steps[1:] == list(range(len(batches)))
+
+
+# ------------------------------------------------------------------------------------------- metrics
+def test_metric_definitions():
+    rng = np.random.default_rng(0)
+    pred, true = rng.standard_normal((5, 4, 3)), rng.standard_normal((5, 4, 3))
+    mae, mse, rmse, mape, mspe = batch_metrics(pred, true)
+    assert mae == np.mean(np.abs(pred - true)) and mse == np.mean((pred - true) ** 2) and rmse == np.sqrt(mse)
+    assert mape == np.mean(np.abs((pred - true) / true)) and mspe == np.mean(((pred - true) / true) ** 2)
+    # The original's test(): per-batch metrics weighted by batch size. MAE/MSE equal the global means;
+    # RMSE is the weighted mean of per-batch RMSEs, not sqrt of the global MSE.
+    pieces = [(pred[:3], true[:3]), (pred[3:], true[3:])]
+    combined = weighted_metrics([batch_metrics(p, t) for p, t in pieces], [3, 2])
+    assert math.isclose(combined["mae"], mae, rel_tol=1e-12) and math.isclose(combined["mse"], mse, rel_tol=1e-12)
+    per_batch_rmse = [np.sqrt(np.mean((p - t) ** 2)) for p, t in pieces]
+    assert math.isclose(combined["rmse"], (3 * per_batch_rmse[0] + 2 * per_batch_rmse[1]) / 5, rel_tol=1e-12)
+    assert not math.isclose(combined["rmse"], rmse, rel_tol=1e-6)
+
+
+def test_learning_rate_schedules():
+    assert [learning_rate_for(e, 1e-4, "type1") for e in range(1, 12)] == \
+        [None, 5e-5, None, 2.5e-5, None, 1.25e-5, None, 6.25e-6, None, 3.125e-6, None]
+    assert [e for e in range(1, 30) if learning_rate_for(e, 1.0, "type2")] == [5, 10, 15, 20, 25]
+    assert all(learning_rate_for(e, 1.0, "fixed") is None for e in range(1, 30))
+
+
+def test_early_stopping_follows_the_original_rule():
+    stopping = OriginalEarlyStopping(patience=3)
+    # utils/tools.py: score < best counts, anything else (a tie too) is a new best.
+    verdicts = [stopping.step(loss) for loss in (1.0, 0.9, 0.9, 0.95, 0.91, 0.9, 0.92, 0.93, 0.94)]
+    assert verdicts == ["best", "best", "best", "worse", "worse", "best", "worse", "worse", "stop"]
+
+
+# ------------------------------------------------------------------------------------------- evaluate
+def reference_metrics(torch_model, split, batch_size=32):
+    per_batch, sizes = [], []
+    for start in range(0, len(split), batch_size):
+        x, y = split.windows(start, min(start + batch_size, len(split)))
+        with torch.no_grad():
+            pred = torch_model(torch.from_numpy(x.astype(np.float32))).numpy()
+        per_batch.append(batch_metrics(pred, y.astype(np.float32)))
+        sizes.append(len(x))
+    return weighted_metrics(per_batch, sizes)
+
+
+def assert_metrics_close(got, want, tolerance=1e-5):
+    for name in ("mae", "mse", "rmse", "mape", "mspe"):
+        scale = max(1.0, abs(want[name]))  # MAPE/MSPE on normalised data are large: compare relatively
+        assert abs(got[name] - want[name]) <= tolerance * scale, (name, got[name], want[name])
+
+
+def test_evaluate_an_original_folder_equals_reference_torch(tmp_path, capfd):
+    code, out, err = run_cli(capfd, "evaluate", ETTH1_FOLDER, "--data", ETTH1_CSV, "--json", tmp_path / "m.json")
+    assert code == 0, err
+    got = json.loads((tmp_path / "m.json").read_text())
+    assert got["windows"] == 2857 and got["data_split"] == list(ETTH1_SPLIT)
+    args = json.loads((ETTH1_FOLDER / "args.json").read_text())
+    torch_model = reference_torch.Crossformer(**{k: args[k] for k in ("data_dim", "in_len", "out_len", "seg_len",
+                                                                       "win_size", "factor", "d_model", "d_ff",
+                                                                       "n_heads", "e_layers", "dropout",
+                                                                       "baseline")}).eval()
+    torch_model.load_state_dict(torch.load(ETTH1_FOLDER / "checkpoint.pth", weights_only=True))
+    from converter.checkpoint import read_scale_statistic
+
+    split, _ = load_split(ETTH1_CSV, "test", 96, 24, ETTH1_SPLIT, read_scale_statistic(
+        ETTH1_FOLDER / "scale_statistic.pkl"))
+    assert_metrics_close(got, reference_metrics(torch_model, split))
+    # ... and what the original's own test loop printed and saved for this checkpoint.
+    assert_metrics_close(got, json.loads((ETTH1_FOLDER / "metrics.json").read_text()))
+    record_parity("evaluate original folder: |mse - reference_torch|", "float32", 2857,
+                  abs(got["mse"] - reference_metrics(torch_model, split)["mse"]))
+
+
+# ------------------------------------------------------------------------------------------- training parity
+TRAIN_STEPS = 4
+LEARNING_RATE = 2.0 ** -10  # exact in float32, so Keras's float32 learning-rate variable cannot blur float64
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_training_parity_over_several_fit_steps(dtype):
+    """Same initial weights, same batches, dropout 0: TRAIN_STEPS steps of Keras fit() with TorchAdam and of a
+    PyTorch Adam loop end at the same weights, with the same per-step losses.
+
+    Tolerance, and why. float64 is the math check: every weight within the policy's 1e-12. In float32, Adam's
+    update m/(sqrt(v)+eps) is scale-free, so a gradient component that is within rounding noise of zero (the
+    key projections' biases exactly, softmax ignoring a shift of all scores; other components nearly) steps
+    by up to lr in a direction the noise decides, and two float32 trajectories drift apart there by a fraction
+    of lr per step (measured: up to ~2e-5 after 4 steps at lr 2^-10, i.e. 2% of lr). No float32 bound tighter
+    than Adam's own is honest for such components: each framework moves a weight by at most lr per step, so
+    float32 weights are held to 2 * TRAIN_STEPS * lr and the worst measured value is reported. Losses (both
+    precisions) are compared to rel 1e-6: Keras reports them through a float32 running mean.
+    """
+    from converter import tolerance_for
+
+    config = dict(CONFIG_B, dropout=0.0)
+    torch_model = seeded_torch_model(config).to(getattr(torch, dtype)).train()
+    model = torch_to_keras(torch_model, dtype=dtype)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((TRAIN_STEPS * 4, config["in_len"], config["data_dim"])).astype(dtype)
+    y = rng.standard_normal((TRAIN_STEPS * 4, config["out_len"], config["data_dim"])).astype(dtype)
+
+    optimizer = torch.optim.Adam(torch_model.parameters(), lr=LEARNING_RATE)
+    torch_losses = []
+    for step in range(TRAIN_STEPS):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(torch_model(torch.from_numpy(x[4 * step:4 * step + 4])),
+                                            torch.from_numpy(y[4 * step:4 * step + 4]))
+        loss.backward()
+        optimizer.step()
+        torch_losses.append(loss.item())
+
+    class FixedBatches(keras.utils.PyDataset):
+        def __len__(self):
+            return TRAIN_STEPS
+
+        def __getitem__(self, index):
+            return x[4 * index:4 * index + 4], y[4 * index:4 * index + 4]
+
+    running = []
+
+    class RunningLoss(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            running.append(logs["loss"])
+
+    model.compile(optimizer=TorchAdam(learning_rate=LEARNING_RATE), jit_compile=False,
+                  loss=keras.losses.MeanSquaredError(dtype=dtype))
+    model.fit(FixedBatches(), epochs=1, shuffle=False, verbose=0, callbacks=[RunningLoss()])
+    keras_losses = [running[0]] + [(k + 1) * running[k] - k * running[k - 1] for k in range(1, TRAIN_STEPS)]
+    assert np.allclose(keras_losses, torch_losses, rtol=1e-6, atol=0), (keras_losses, torch_losses)
+
+    expected = {k: v.detach().numpy() for k, v in torch_model.named_parameters()}
+    tolerance = tolerance_for(dtype)
+    worst = 0.0
+    for key, weight in mapped_weights(model).items():
+        value = keras.ops.convert_to_numpy(weight.variable)
+        diff = float(np.max(np.abs((value.T if weight.transpose else value) - expected[key])))
+        worst = max(worst, diff)
+        if dtype == "float64":
+            assert tolerance.passes(diff, float(np.max(np.abs(expected[key])))), (key, diff)
+        else:
+            assert diff <= 2 * TRAIN_STEPS * LEARNING_RATE, (key, diff)
+    record_parity(f"training parity: weights after {TRAIN_STEPS} fit() steps", dtype, 4, worst)
+
+
+# ------------------------------------------------------------------------------------------- end to end
+def test_train_evaluate_predict_end_to_end_on_a_slice_of_etth1(tmp_path, capfd):
+    lines = ETTH1_CSV.read_text().splitlines()
+    (tmp_path / "slice.csv").write_text("\n".join(lines[:1201]) + "\n")  # header + 1200 hourly rows
+    code, out, err = run_cli(capfd, "train", "--data", "slice", "--root-path", tmp_path, "--data-path", "slice.csv",
+                             "--in-len", "48", "--out-len", "12", "--seg-len", "6", "--d-model", "16", "--d-ff", "16",
+                             "--n-heads", "2", "--e-layers", "2", "--train-epochs", "2", "--learning-rate", "1e-3",
+                             "--checkpoints", tmp_path / "runs", "--verbose", "0")
+    assert code == 0, err
+    folder = tmp_path / "runs" / "Crossformer_slice_il48_ol12_sl6_win2_fa10_dm16_nh2_el2_itr0"
+    assert sorted(p.name for p in folder.iterdir()) == ["args.json", "metrics.json", "model.keras",
+                                                        "scale_statistic.json"]
+    assert "train 781" in out and "Epoch: 2, Steps: 25 |" in out and "Updating learning rate to 0.0005" in out
+    assert out.strip().splitlines()[-1].startswith("test: mse ")
+    args = json.loads((folder / "args.json").read_text())
+    assert list(args)[:5] == ["data", "root_path", "data_path", "data_split", "checkpoints"]
+    assert args["data_split"] == [0.7, 0.1, 0.2] and args["use_gpu"] is False
+    values, _ = read_series(tmp_path / "slice.csv")
+    statistic = json.loads((folder / "scale_statistic.json").read_text())
+    np.testing.assert_array_equal(statistic["std"], values[:840].std(0))
+    report = json.loads((folder / "metrics.json").read_text())
+    assert report["windows"] == {"train": 781, "val": 109, "test": 229} and report["epochs_run"] == 2
+
+    code, _, err = run_cli(capfd, "evaluate", folder, "--json", tmp_path / "eval.json")
+    assert code == 0, err
+    evaluated = json.loads((tmp_path / "eval.json").read_text())
+    assert_metrics_close(evaluated, report["test"], tolerance=1e-9)
+
+    code, out, err = run_cli(capfd, "predict", folder, "--input", tmp_path / "slice.csv", "--end", "1100",
+                             "-o", tmp_path / "forecast.csv", "--plot", tmp_path / "forecast.png",
+                             "--variables", "OT,HUFL")
+    assert code == 0, err
+    rows = (tmp_path / "forecast.csv").read_text().splitlines()
+    assert rows[0] == lines[0] and len(rows) == 13
+    assert rows[1].split(",")[0] == lines[1101].split(",")[0]  # the timestamps continue the series
+    assert "against the known truth: MAE" in out
+    assert (tmp_path / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
