@@ -33,8 +33,17 @@ def torch_to_keras(source, config=None, dtype="float32"):
 
 
 def keras_to_torch(model, dtype=torch.float32):
-    """A reference_torch.Crossformer (eval mode) holding the Keras model's weights, loaded strictly."""
+    """A reference_torch.Crossformer (eval mode) holding the Keras model's weights, loaded strictly.
+
+    A buffer the Keras model keeps only the used rows of (TSLib's pe) is written back into the full table
+    that reference_torch computes, so the state_dict has the shapes Time-Series-Library expects."""
     torch_model = reference_torch.Crossformer(**config_of(model))
-    state = {key: torch.from_numpy(value) for key, value in keras_to_state_dict(model).items()}
+    full = torch_model.state_dict()
+    state = {}
+    for key, value in keras_to_state_dict(model).items():
+        value = torch.from_numpy(value)
+        if value.shape != full[key].shape and key.endswith(".pe"):
+            value = torch.cat((value, full[key][:, value.shape[1]:]), dim=1)
+        state[key] = value
     torch_model.load_state_dict(state, strict=True)
     return torch_model.to(dtype).eval()

@@ -22,7 +22,15 @@ from .errors import CheckpointError, ConfigError
 from .weight_map import WeightMapError
 
 MODEL_KEYS = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
-              "e_layers", "dropout", "baseline", "attention_mix")
+              "e_layers", "dropout", "baseline", "attention_mix", "variant")
+TSLIB_VALUE_KEY = "enc_value_embedding.value_embedding.weight"  # Time-Series-Library's embedding (spec 6)
+TSLIB_DEFAULT_DROPOUT = 0.1  # Time-Series-Library's default
+# Run names the two code bases give their checkpoint folders (spec 3.1 and Time-Series-Library's run.py).
+ORIGINAL_SETTING = re.compile(r"^Crossformer_.+_il(?P<in_len>\d+)_ol(?P<out_len>\d+)_sl(?P<seg_len>\d+)_win"
+                              r"(?P<win_size>\d+)_fa(?P<factor>\d+)_dm(?P<d_model>\d+)_nh(?P<n_heads>\d+)_el"
+                              r"(?P<e_layers>\d+)_itr\d+$")
+TSLIB_SETTING = re.compile(r"_sl(?P<in_len>\d+)_ll\d+_pl(?P<out_len>\d+)_dm(?P<d_model>\d+)_nh(?P<n_heads>\d+)_el"
+                           r"(?P<e_layers>\d+)_dl\d+_df(?P<d_ff>\d+)_(?:.*_)?fc(?P<factor>\d+)_")
 STATE_DICT_WRAPPERS = ("state_dict", "model_state_dict", "model")
 PARALLEL_PREFIXES = ("module.", "_orig_mod.")  # DataParallel / DistributedDataParallel, torch.compile
 DEFAULT_DROPOUT = 0.2  # the original command line's default, used when nothing states the dropout
@@ -264,7 +272,9 @@ def infer_from_tensors(weights):
     Raises WeightMapError when the keys are not a Crossformer's at all (first missing and unexpected listed).
     """
     block0 = "encoder.encode_blocks.0.encode_layers.0."
-    needed = ["enc_pos_embedding", "dec_pos_embedding", "enc_value_embedding.linear.weight", block0 + "router",
+    variant = "tslib" if TSLIB_VALUE_KEY in weights else "original"
+    value_key = TSLIB_VALUE_KEY if variant == "tslib" else "enc_value_embedding.linear.weight"
+    needed = ["enc_pos_embedding", "dec_pos_embedding", value_key, block0 + "router",
               block0 + "MLP1.0.weight", block0 + "time_attention.query_projection.weight"]
     missing = [key for key in needed if key not in weights]
     if missing:
@@ -274,7 +284,7 @@ def infer_from_tensors(weights):
         raise WeightMapError(f"not a Crossformer state_dict: missing {', '.join(missing[:5])}{detail}")
     _, data_dim, in_segs, d_model = _shape(weights, "enc_pos_embedding", 4)
     _, _, out_segs, _ = _shape(weights, "dec_pos_embedding", 4)
-    _, seg_len = _shape(weights, "enc_value_embedding.linear.weight", 2)
+    _, seg_len = _shape(weights, value_key, 2)
     _, factor, _ = _shape(weights, block0 + "router", 3)
     d_ff, _ = _shape(weights, block0 + "MLP1.0.weight", 2)
     width, _ = _shape(weights, block0 + "time_attention.query_projection.weight", 2)
@@ -287,7 +297,8 @@ def infer_from_tensors(weights):
     inferred = {
         "data_dim": (data_dim, f"enc_pos_embedding {tuple(weights['enc_pos_embedding'].shape)}"),
         "d_model": (d_model, f"enc_pos_embedding {tuple(weights['enc_pos_embedding'].shape)}"),
-        "seg_len": (seg_len, f"enc_value_embedding.linear.weight {tuple(weights['enc_value_embedding.linear.weight'].shape)}"),
+        "seg_len": (seg_len, f"{value_key} {tuple(weights[value_key].shape)}"),
+        "variant": (variant, f"{value_key} present"),
         "factor": (factor, f"{block0}router {tuple(weights[block0 + 'router'].shape)}"),
         "d_ff": (d_ff, f"{block0}MLP1.0.weight {tuple(weights[block0 + 'MLP1.0.weight'].shape)}"),
         "e_layers": (e_layers, f"{decoder_layers} decoder layers"),
@@ -337,9 +348,15 @@ def resolve_config(weights, args=None, overrides=None, args_name="args.json", no
         if not isinstance(heads, int) or heads < 1 or heads > d_model or (d_model // heads) * heads != lengths["width"]:
             raise ConfigError(f"{stated_by['n_heads']} says n_heads={heads} but the attention projections are "
                               f"{lengths['width']} wide (= (d_model // n_heads) * n_heads, d_model {d_model})")
+    if config["variant"] == "tslib":
+        notes.append("a Time-Series-Library state_dict (value_embedding without bias, sinusoid pe): the tslib "
+                     "variant (input padded at the end, the last out_len steps kept)")
+        config.setdefault("baseline", False)  # TSLib has no baseline
     if "dropout" not in config:
-        config["dropout"] = DEFAULT_DROPOUT
-        notes.append(f"dropout {DEFAULT_DROPOUT} (the original CLI default; it only acts in training)")
+        default = TSLIB_DEFAULT_DROPOUT if config["variant"] == "tslib" else DEFAULT_DROPOUT
+        config["dropout"] = default
+        notes.append(f"dropout {default} (the {'TSLib' if config['variant'] == 'tslib' else 'original CLI'} "
+                     "default; it only acts in training)")
     config.setdefault("attention_mix", False)
     if "win_size" not in config:
         config["win_size"] = 2
@@ -350,20 +367,35 @@ def resolve_config(weights, args=None, overrides=None, args_name="args.json", no
              "baseline": " (--baseline or --no-baseline)"}
     missing = [key for key in ("n_heads", "in_len", "out_len", "baseline") if key not in config]
     if missing:
+        if config["variant"] == "tslib":
+            names = {"in_len": "--seq-len", "out_len": "--pred-len"}
+            raise ConfigError("the tensors cannot determine " + ", ".join(
+                names.get(k, _flag(k)) + hints.get(k, "") for k in missing) + "; give them as flags (TSLib's names) "
+                "or pass the TSLib checkpoint folder, whose name carries them")
         raise ConfigError("the tensors cannot determine " + ", ".join(_flag(k) + hints.get(k, "") for k in missing)
                           + f"; give them as flags or pass --config ARGS.json")
     try:
-        reference_torch.CrossformerGeometry(**{k: config[k] for k in MODEL_KEYS if k not in ("baseline", "attention_mix")})
+        reference_torch.CrossformerGeometry(**{k: config[k] for k in MODEL_KEYS if k != "attention_mix"})
     except reference_torch.InvalidConfigError as error:
         raise ConfigError(f"configuration the model cannot run: {error}") from None
     return {key: config[key] for key in MODEL_KEYS}
 
 
+def config_from_setting_name(name):
+    """Model arguments in a run folder's name: the original's (Crossformer_ETTh1_il96_ol24_sl12_win2_..._itr0) or
+    Time-Series-Library's (..._sl96_ll48_pl24_dm512_nh8_el2_dl1_df2048_..._fc3_...); {} for any other name."""
+    match = ORIGINAL_SETTING.match(name) or TSLIB_SETTING.search(name)
+    return {key: int(value) for key, value in match.groupdict().items()} if match else {}
+
+
 def checkpoint_config(checkpoint, config=None, overrides=None, notes=None):
-    """Resolve the configuration of a read Checkpoint; ``config`` (dict or path) replaces its args.json."""
+    """Resolve the configuration of a read Checkpoint; ``config`` (dict or path) replaces its args.json. A folder
+    without args.json lends the arguments its name carries."""
     args, args_name = checkpoint.args, "args.json"
     if config is not None:
         args, args_name = (config, "--config") if isinstance(config, dict) else (read_args_json(config), str(config))
+    elif args is None and checkpoint.path.is_dir() and config_from_setting_name(checkpoint.path.name):
+        args, args_name = config_from_setting_name(checkpoint.path.name), f"the folder name {checkpoint.path.name}"
     return resolve_config(checkpoint.weights, args, overrides, args_name, notes)
 
 

@@ -53,10 +53,13 @@ class StartupNoiseFilter:
 def _add_model_flags(parser):
     group = parser.add_argument_group("model arguments (checked against the tensors; needed where they cannot "
                                       "tell them)")
+    tslib_names = {"--data-dim": "--enc-in", "--in-len": "--seq-len", "--out-len": "--pred-len"}
     for flag, kind in (("--data-dim", int), ("--in-len", int), ("--out-len", int), ("--seg-len", int),
                        ("--win-size", int), ("--factor", int), ("--d-model", int), ("--d-ff", int),
                        ("--n-heads", int), ("--e-layers", int), ("--dropout", float)):
-        group.add_argument(flag, type=kind, default=None)
+        spellings = [flag] + ([tslib_names[flag]] if flag in tslib_names else [])
+        group.add_argument(*spellings, type=kind, default=None,
+                           help=f"(Time-Series-Library's name: {tslib_names[flag]})" if flag in tslib_names else None)
     group.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=None,
                        help="the model adds the input's per-series mean (not stored in the tensors)")
     group.add_argument("--legacy-mix", dest="attention_mix", action="store_const", const=True, default=None,
@@ -65,9 +68,9 @@ def _add_model_flags(parser):
 
 
 def model_overrides(args):
-    keys = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
-            "e_layers", "dropout", "baseline", "attention_mix")
-    return {key: getattr(args, key) for key in keys if getattr(args, key, None) is not None}
+    from .checkpoint import MODEL_KEYS
+
+    return {key: getattr(args, key) for key in MODEL_KEYS if getattr(args, key, None) is not None}
 
 
 def cmd_convert(args):
@@ -87,9 +90,15 @@ def cmd_convert(args):
 def cmd_export_torch(args):
     from .conversion import export_torch
 
-    written = export_torch(args.model, args.output, folder=args.folder, force=args.force)
+    written, config = export_torch(args.model, args.output, folder=args.folder, force=args.force)
     what = "checkpoint folder (checkpoint.pth, args.json[, scale_statistic.pkl])" if args.folder else "state_dict"
-    print(f"{args.model} -> {written}: {what} that the original release loads with strict=True")
+    if config["variant"] == "tslib":
+        print(f"{args.model} -> {written}: {what} that Time-Series-Library's Crossformer loads with strict=True")
+    else:
+        print(f"{args.model} -> {written}: {what} that the original release loads with strict=True")
+    if config["attention_mix"]:
+        print("note: the model uses the pre-December-2023 attention (--legacy-mix): any release loads these weights, "
+              "but only code before c10c8ea (or reference_torch with attention_mix=True) computes the same function")
     return EXIT_OK
 
 

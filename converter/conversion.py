@@ -213,21 +213,24 @@ def original_args(model):
     args = dict(ORIGINAL_ARGS_DEFAULTS)
     args.update({k: v for k, v in (model.training_args or {}).items()})
     config = config_of(model)
-    args.update({k: config[k] for k in MODEL_KEYS if k != "attention_mix"})
+    args.update({k: config[k] for k in MODEL_KEYS if k not in ("attention_mix", "variant")})
     if config["attention_mix"]:
         args["attention_mix"] = True
     return args
 
 
 def export_torch(model_path, dst, folder=False, force=False):
-    """Write the .keras model's weights as a state_dict the original loads strictly (or a whole folder)."""
+    """Write the .keras model's weights as a state_dict the original (or, for the tslib variant, Time-Series-
+    Library) loads strictly, or a whole folder in the original's layout; returns (path, model config)."""
     check_output(dst, force, suffix=None if folder else ".pth")
     model = load_keras_crossformer(model_path)
+    if folder and model.variant == "tslib":
+        raise OutputError("Time-Series-Library checkpoints are a bare state_dict: export without --folder")
     state = keras_to_torch(model).state_dict()  # strict load into reference_torch checks every key and shape
 
     if not folder:
         _atomic_write(dst, lambda tmp: torch.save(state, tmp))
-        return Path(dst)
+        return Path(dst), config_of(model)
 
     def write_folder(tmp):
         torch.save(state, tmp / "checkpoint.pth")
@@ -236,4 +239,4 @@ def export_torch(model_path, dst, folder=False, force=False):
             (tmp / "scale_statistic.pkl").write_bytes(pickle.dumps(model.scale_statistic))
 
     _atomic_write_folder(dst, write_folder)
-    return Path(dst)
+    return Path(dst), config_of(model)

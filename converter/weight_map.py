@@ -6,7 +6,8 @@ the torch backend's ParameterDict, '[' breaks TensorFlow's graph-mode name scope
 contains '-'). So a variable's path below the model, with '/' and '-' read as '.', is the state_dict key once
 the Keras leaf name is translated: Dense ``kernel`` -> ``weight`` (transposed, since nn.Linear stores
 [out, in]), ``bias`` -> ``bias``, LayerNormalization ``gamma``/``beta`` -> ``weight``/``bias``. Any other
-leaf (routers, positional embeddings) keeps its name and layout.
+leaf (routers, positional embeddings) keeps its name and layout, except TSLib's fixed sinusoid ``pe``: the
+Keras weight holds the rows the model uses of the [1, 5000, d_model] PyTorch buffer.
 """
 import re
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from .errors import CrossformerInputError
 LIST_INDEX = re.compile(r"-(\d+)(?=\.|$)")
 LEAF_TO_TORCH = {"kernel": ("weight", True), "gamma": ("weight", False), "beta": ("bias", False),
                  "bias": ("bias", False)}
+BUFFER_PREFIX_LEAVES = {"pe"}  # Keras keeps rows [:, :L] of a longer PyTorch buffer
 
 
 class WeightMapError(CrossformerInputError):
@@ -29,11 +31,19 @@ class MappedWeight:
     key: str  # the PyTorch state_dict key
     variable: object  # the keras.Variable
     transpose: bool  # True for Dense kernels: torch weight = kernel.T
+    buffer_prefix: bool = False  # True for TSLib's pe: the Keras weight is the first rows of the torch buffer
 
     @property
     def torch_shape(self):
         shape = tuple(self.variable.shape)
         return shape[::-1] if self.transpose else shape
+
+    def fits(self, shape):
+        """Whether a state_dict tensor of ``shape`` can fill this weight."""
+        keras_shape = tuple(self.variable.shape)
+        if self.buffer_prefix:
+            return len(shape) == 3 and shape[0] == 1 and shape[2] == keras_shape[2] and shape[1] >= keras_shape[1]
+        return shape == self.torch_shape
 
 
 def torch_key_for(relative_path):
@@ -53,7 +63,7 @@ def mapped_weights(keras_model):
         key, transpose = torch_key_for(variable.path[len(prefix):])
         if key in mapped:
             raise WeightMapError(f"two Keras weights map to the same key {key!r}")
-        mapped[key] = MappedWeight(key, variable, transpose)
+        mapped[key] = MappedWeight(key, variable, transpose, key.rsplit(".", 1)[-1] in BUFFER_PREFIX_LEAVES)
     return mapped
 
 
@@ -87,8 +97,12 @@ def load_state_dict_into_keras(keras_model, state_dict):
     values = {}
     for key, weight in mapped.items():
         value = np.asarray(state_dict[key])
-        if value.shape != weight.torch_shape:
-            raise WeightMapError(f"shape mismatch for {key}: expected {weight.torch_shape}, got {value.shape}")
+        if not weight.fits(value.shape):
+            expected = f"(1, >= {weight.torch_shape[1]}, {weight.torch_shape[2]})" if weight.buffer_prefix \
+                else str(weight.torch_shape)
+            raise WeightMapError(f"shape mismatch for {key}: expected {expected}, got {value.shape}")
+        if weight.buffer_prefix:
+            value = value[:, :weight.torch_shape[1]]
         values[key] = value.T if weight.transpose else value
     for key, weight in mapped.items():
         weight.variable.assign(values[key].astype(weight.variable.dtype))

@@ -12,6 +12,9 @@ INT_ARGUMENTS = {  # argument -> smallest value the original can build with
 }
 
 
+VARIANTS = ("original", "tslib")  # the Thinklab-SJTU release, Time-Series-Library's Crossformer
+
+
 class InvalidConfigError(ValueError):
     """A configuration the original Crossformer cannot build or run."""
 
@@ -34,6 +37,14 @@ def validate_and_derive(config):
     dropout = config["dropout"]
     if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
         raise InvalidConfigError(f"dropout must be in [0, 1), got {dropout!r}")
+    variant = config.get("variant", "original")
+    if variant not in VARIANTS:
+        raise InvalidConfigError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    if variant == "tslib":
+        if d_model % 2:
+            raise InvalidConfigError(f"the tslib variant needs an even d_model (its sinusoid), got {d_model}")
+        if config.get("baseline"):
+            raise InvalidConfigError("the tslib variant has no baseline option")
 
     seg_len, win = config["seg_len"], config["win_size"]
     in_seg_num = math.ceil(config["in_len"] / seg_len)

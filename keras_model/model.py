@@ -12,7 +12,7 @@ from .layers import PACKAGE, Decoder, DSWEmbedding, Encoder, torch_layer_norm
 # so a float64 model is float64 end to end only there.
 FLOAT64_EXACT_BACKENDS = ("tensorflow",)
 ARGUMENTS = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
-             "e_layers", "dropout", "baseline", "attention_mix")
+             "e_layers", "dropout", "baseline", "attention_mix", "variant")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -22,7 +22,9 @@ class Crossformer(keras.Model):
     Input [batch, in_len, data_dim] -> forecast [batch, out_len, data_dim]. The model is built at construction,
     so its weights exist (and can be copied into) before the first call. ``dtype`` ("float32" or "float64", or
     any Keras dtype policy) sets the variables' and computation's precision. ``attention_mix=True`` reproduces
-    checkpoints trained with the pre-December-2023 release (spec 1.3). ``device`` is accepted and ignored.
+    checkpoints trained with the pre-December-2023 release (spec 1.3). ``variant="tslib"`` is
+    Time-Series-Library's Crossformer (spec 6: embedding without bias plus a sinusoid, input padded at the end,
+    the last out_len steps kept). ``device`` is accepted and ignored.
 
     ``scale_statistic`` ({"mean": [D], "std": [D]}, the training split's scaler) travels with the model through
     save/load; ``normalize`` / ``denormalize`` apply it as the original pipeline does. ``training_args`` keeps the
@@ -30,13 +32,13 @@ class Crossformer(keras.Model):
     """
 
     def __init__(self, data_dim, in_len, out_len, seg_len, win_size=4, factor=10, d_model=512, d_ff=1024, n_heads=8,
-                 e_layers=3, dropout=0.0, baseline=False, device=None, attention_mix=False, scale_statistic=None,
-                 training_args=None, **kwargs):
+                 e_layers=3, dropout=0.0, baseline=False, device=None, attention_mix=False, variant="original",
+                 scale_statistic=None, training_args=None, **kwargs):
         kwargs.setdefault("name", "crossformer")
         super().__init__(**kwargs)
         config = dict(data_dim=data_dim, in_len=in_len, out_len=out_len, seg_len=seg_len, win_size=win_size,
                       factor=factor, d_model=d_model, d_ff=d_ff, n_heads=n_heads, e_layers=e_layers, dropout=dropout,
-                      baseline=bool(baseline), attention_mix=bool(attention_mix))
+                      baseline=bool(baseline), attention_mix=bool(attention_mix), variant=variant)
         self.derived = validate_and_derive(config)
         self.crossformer_config = config
         for name, value in config.items():
@@ -54,7 +56,8 @@ class Crossformer(keras.Model):
                           "matmuls in float32 there (keras-team/keras#23704); use the tensorflow backend for "
                           "float64 precision", stacklevel=2)
         mix = self.attention_mix
-        self.enc_value_embedding = DSWEmbedding(seg_len, d_model, name="enc_value_embedding", dtype=policy)
+        self.enc_value_embedding = DSWEmbedding(seg_len, d_model, variant, self.derived["in_seg_num"],
+                                                name="enc_value_embedding", dtype=policy)
         self.pre_norm = torch_layer_norm("pre_norm", policy)
         self.encoder = Encoder(self.derived["block_seg_nums"], win_size, d_model, n_heads, d_ff, dropout, factor, mix,
                                name="encoder", dtype=policy)
@@ -79,9 +82,12 @@ class Crossformer(keras.Model):
         self.decoder.build((None, self.data_dim, self.derived["out_seg_num"], self.d_model))
 
     def pad_input(self, x_seq):
-        """Front-pad to a whole number of segments by repeating the first time step (paper, appendix D.1)."""
+        """Pad to a whole number of segments: the original repeats the first time step in front (paper,
+        appendix D.1); TSLib repeats the last one at the end (ReplicationPad1d)."""
         if not self.in_len_add:
             return x_seq
+        if self.variant == "tslib":
+            return ops.concatenate([x_seq, ops.repeat(x_seq[:, -1:, :], self.in_len_add, axis=1)], axis=1)
         return ops.concatenate([ops.repeat(x_seq[:, :1, :], self.in_len_add, axis=1), x_seq], axis=1)
 
     def call(self, x_seq, training=None):
@@ -96,6 +102,8 @@ class Crossformer(keras.Model):
         # The decoder input is only the learned positional embedding, tiled over the batch.
         dec_in = ops.broadcast_to(self.dec_pos_embedding, (batch,) + tuple(self.dec_pos_embedding.shape[1:]))
         predict_y = self.decoder(dec_in, enc_out, training=training)
+        if self.variant == "tslib":
+            return predict_y[:, -self.out_len:, :]  # TSLib keeps the last pred_len steps
         return base + predict_y[:, : self.out_len, :]
 
     def compute_output_shape(self, input_shape):

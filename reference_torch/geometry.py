@@ -6,6 +6,9 @@ the test suite checks that both accept and reject the same configurations.
 import numbers
 
 
+VARIANTS = ("original", "tslib")
+
+
 class InvalidConfigError(ValueError):
     """A Crossformer configuration the original release cannot build or run."""
 
@@ -25,7 +28,7 @@ class CrossformerGeometry:
     """Padded lengths and segment counts of every stage (spec 1.6-1.11), validated."""
 
     def __init__(self, data_dim, in_len, out_len, seg_len, win_size, factor, d_model, d_ff, n_heads, e_layers,
-                 dropout=0.0):
+                 dropout=0.0, baseline=False, variant="original"):
         for name, value, minimum in (("data_dim", data_dim, 1), ("in_len", in_len, 1), ("out_len", out_len, 1),
                                      ("seg_len", seg_len, 1), ("win_size", win_size, 1), ("factor", factor, 1),
                                      ("d_model", d_model, 1), ("d_ff", d_ff, 1), ("n_heads", n_heads, 1),
@@ -36,6 +39,13 @@ class CrossformerGeometry:
                 f"n_heads={n_heads} exceeds d_model={d_model}: each head would have d_model//n_heads = 0 features")
         if not isinstance(dropout, numbers.Real) or not 0.0 <= float(dropout) < 1.0:
             raise InvalidConfigError(f"dropout must be in [0, 1), got {dropout!r}")
+        if variant not in VARIANTS:
+            raise InvalidConfigError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+        if variant == "tslib" and d_model % 2:
+            # TSLib's PositionalEmbedding fills pe[:, 1::2] from ceil(d_model/2) frequencies and fails on odd widths.
+            raise InvalidConfigError(f"the tslib variant needs an even d_model (its sinusoid), got {d_model}")
+        if variant == "tslib" and baseline:
+            raise InvalidConfigError("the tslib variant has no baseline option")
 
         self.pad_in_len = _ceil_div(in_len, seg_len) * seg_len
         self.pad_out_len = _ceil_div(out_len, seg_len) * seg_len

@@ -120,6 +120,40 @@ class DSW_embedding(nn.Module):
         return self.linear(x_segment)
 
 
+class PositionalEmbedding(nn.Module):
+    """Time-Series-Library's fixed sinusoid, a persistent buffer pe [1, max_len, d_model] computed in float32
+    exactly as layers/Embed.py computes it (so a TSLib state_dict's pe matches it bit for bit)."""
+
+    def __init__(self, d_model, max_len=5000):
+        super().__init__()
+        pe = torch.zeros(max_len, d_model).float()
+        position = torch.arange(0, max_len).float().unsqueeze(1)
+        div_term = (torch.arange(0, d_model, 2).float() * -(math.log(10000.0) / d_model)).exp()
+        pe[:, 0::2] = torch.sin(position * div_term)
+        pe[:, 1::2] = torch.cos(position * div_term)
+        self.register_buffer("pe", pe.unsqueeze(0))
+
+    def forward(self, x):
+        return self.pe[:, : x.size(1)]
+
+
+class TSLibPatchEmbedding(nn.Module):
+    """Time-Series-Library's embedding (spec 6): segments -> Linear without bias, plus the sinusoid pe[:L]
+    (the same for every variable). Input [B, T, D] already padded; output [B, D, T/Ls, dm]."""
+
+    def __init__(self, seg_len, d_model):
+        super().__init__()
+        self.seg_len = seg_len
+        self.value_embedding = nn.Linear(seg_len, d_model, bias=False)
+        self.position_embedding = PositionalEmbedding(d_model)
+
+    def forward(self, x):
+        batch, ts_len, ts_dim = x.shape
+        segments = x.permute(0, 2, 1).reshape(batch * ts_dim, ts_len // self.seg_len, self.seg_len)
+        embedded = self.value_embedding(segments) + self.position_embedding(segments)
+        return embedded.reshape(batch, ts_dim, ts_len // self.seg_len, -1)
+
+
 class SegMerging(nn.Module):
     """Merge win_size adjacent segments: [B, D, L, dm] -> [B, D, ceil(L/w), dm] (spec 1.6)."""
 
@@ -239,19 +273,22 @@ class Crossformer(nn.Module):
     """The full model (spec 1.11). Arguments, order and defaults are the original release's.
 
     ``attention_mix=True`` reproduces checkpoints trained with the pre-December-2023 code (spec 1.3).
+    ``variant="tslib"`` is Time-Series-Library's Crossformer (spec 6): its embedding keys and sinusoid, the
+    input padded at the end by repeating the last step, and the *last* out_len steps kept.
     ``device`` is accepted for signature compatibility and ignored, as the original ignores it in forward.
     """
 
     def __init__(self, data_dim, in_len, out_len, seg_len, win_size=4, factor=10, d_model=512, d_ff=1024,
-                 n_heads=8, e_layers=3, dropout=0.0, baseline=False, device=None, attention_mix=False):
+                 n_heads=8, e_layers=3, dropout=0.0, baseline=False, device=None, attention_mix=False,
+                 variant="original"):
         super().__init__()
         geometry = CrossformerGeometry(data_dim, in_len, out_len, seg_len, win_size, factor, d_model, d_ff,
-                                       n_heads, e_layers, dropout)
+                                       n_heads, e_layers, dropout, baseline=baseline, variant=variant)
         self.geometry = geometry
         self.crossformer_config = dict(
             data_dim=data_dim, in_len=in_len, out_len=out_len, seg_len=seg_len, win_size=win_size, factor=factor,
             d_model=d_model, d_ff=d_ff, n_heads=n_heads, e_layers=e_layers, dropout=dropout,
-            baseline=bool(baseline), attention_mix=bool(attention_mix))
+            baseline=bool(baseline), attention_mix=bool(attention_mix), variant=variant)
         self.data_dim = data_dim
         self.in_len = in_len
         self.out_len = out_len
@@ -260,11 +297,15 @@ class Crossformer(nn.Module):
         self.baseline = baseline
         self.device = device
         self.attention_mix = attention_mix
+        self.variant = variant
         self.pad_in_len = geometry.pad_in_len
         self.pad_out_len = geometry.pad_out_len
         self.in_len_add = geometry.in_len_add
 
-        self.enc_value_embedding = DSW_embedding(seg_len, d_model)
+        if variant == "tslib":
+            self.enc_value_embedding = TSLibPatchEmbedding(seg_len, d_model)
+        else:
+            self.enc_value_embedding = DSW_embedding(seg_len, d_model)
         self.enc_pos_embedding = nn.Parameter(torch.randn(1, data_dim, geometry.in_seg_num, d_model))
         self.pre_norm = nn.LayerNorm(d_model)
         self.encoder = Encoder(geometry.block_seg_nums, win_size, d_model, n_heads, d_ff, block_depth=1,
@@ -279,7 +320,10 @@ class Crossformer(nn.Module):
             base = x_seq.mean(dim=1, keepdim=True)
         else:
             base = 0
-        if self.in_len_add != 0:
+        if self.in_len_add != 0 and self.variant == "tslib":
+            # TSLib: ReplicationPad1d((0, pad)), the last time step repeated at the end.
+            x_seq = torch.cat((x_seq, x_seq[:, -1:, :].expand(-1, self.in_len_add, -1)), dim=1)
+        elif self.in_len_add != 0:
             # Front-pad by repeating the first time step (paper, appendix D.1).
             x_seq = torch.cat((x_seq[:, :1, :].expand(-1, self.in_len_add, -1), x_seq), dim=1)
 
@@ -290,4 +334,6 @@ class Crossformer(nn.Module):
 
         dec_in = self.dec_pos_embedding.expand(batch, -1, -1, -1)
         predict_y = self.decoder(dec_in, enc_out)
+        if self.variant == "tslib":
+            return predict_y[:, -self.out_len:, :]  # TSLib keeps the last pred_len steps
         return base + predict_y[:, : self.out_len, :]
