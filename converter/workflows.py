@@ -120,8 +120,9 @@ def run_train(args, log=print):
                        jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile])
         saved_args = {key: options[key] for key in ORIGINAL_ARG_ORDER}
         statistic = {k: v.tolist() for k, v in model.scale_statistic.items()}
-        report = {"setting": setting, "windows": result.windows, "test": result.metrics, "best_epoch": result.best_epoch,
-                  "epochs_run": len(result.history), "history": result.history, "seconds": result.seconds}
+        report = {"setting": setting, "windows": result.windows, "test": result.metrics,
+                  "best_epoch": result.best_epoch, "epochs_run": len(result.history), "history": result.history,
+                  "seconds": result.seconds}
         _write_atomically(folder, {"model.keras": lambda path: inference_copy(model).save(path),
                                    "args.json": _json_bytes(saved_args),
                                    "scale_statistic.json": _json_bytes(statistic),

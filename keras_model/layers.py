@@ -58,7 +58,8 @@ class GELU(layers.Layer):
 def torch_mlp(d_in, d_hidden, name, dtype):
     """Sequential(Linear, GELU, Linear), named 0/1/2 like the PyTorch Sequential's keys."""
     return keras.Sequential(
-        [torch_linear(d_hidden, d_in, "0", dtype), GELU(name="1", dtype=dtype), torch_linear(d_in, d_hidden, "2", dtype)],
+        [torch_linear(d_hidden, d_in, "0", dtype), GELU(name="1", dtype=dtype),
+         torch_linear(d_in, d_hidden, "2", dtype)],
         name=name,
     )
 

@@ -102,3 +102,12 @@ def gpu_unavailable_reason():
 # CPU and GPU: the same cases; GPU ones are skipped (with the reason) where no GPU is visible.
 DEVICES = ["cpu", pytest.param("gpu", marks=pytest.mark.skipif(gpu_unavailable_reason() is not None,
                                                                 reason=str(gpu_unavailable_reason())))]
+
+
+def run_cli(capfd, *argv):
+    """Run `crossformer ARGV...` in-process; (exit code, stdout, stderr) as captured at the file descriptors."""
+    from converter.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capfd.readouterr()
+    return code, out, err

@@ -17,20 +17,14 @@ import keras_model
 import reference_torch
 from converter import (CheckpointError, ConfigError, WeightMapError, convert, keras_to_torch, load_checkpoint,
                        tolerance_for, torch_to_keras)
-from converter.cli import main
 
-from conftest import CONFIG_B, ORIGINAL_FIXTURES, REPO, keras_forward, max_abs_diff, seeded_series, seeded_torch_model
+from conftest import (CONFIG_B, ORIGINAL_FIXTURES, REPO, keras_forward, max_abs_diff, run_cli, seeded_series,
+                      seeded_torch_model)
 
 ETTH1_FOLDER = ORIGINAL_FIXTURES / "Crossformer_ETTh1_il96_ol24_sl12_win2_fa10_dm64_nh2_el3_itr0"
 CONFIG_B_FOLDER = ORIGINAL_FIXTURES / "config_b_random"
 FOLDERS = [ETTH1_FOLDER, CONFIG_B_FOLDER]
 CONFIG_B_FLAGS = ["--n-heads", "2", "--in-len", "50", "--out-len", "13", "--no-baseline"]
-
-
-def run_cli(capfd, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capfd.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(code, err, *fragments):
@@ -184,11 +178,13 @@ BAD_CASES = {  # name -> (argv after 'convert', fragments the one-line message m
     "random bytes": (["{root}/random.pth"], ["random.pth", "not a PyTorch checkpoint"]),
     "code-running .pth": (["{root}/runs_code.pth"], ["runs_code.pth", "(exec)", "refused without running"]),
     "code-running raw pickle": (["{root}/runs_code_raw.pth"], ["builtins.exec", "refused without running"]),
-    "code-running scale_statistic.pkl": (["{root}/evil_scaler"], ["scale_statistic.pkl", "refused to load builtins.exec"]),
+    "code-running scale_statistic.pkl": (["{root}/evil_scaler"],
+                                         ["scale_statistic.pkl", "refused to load builtins.exec"]),
     "different model": (["{root}/other_model.pth"], ["not a Crossformer state_dict", "missing enc_pos_embedding",
                                                      "unexpected: 0.bias, 0.weight, 2.bias"]),
     "shapes contradict args.json": (["{root}/args_contradict_shapes"],
-                                    ["args.json says d_model=64", "tensors say 32", "enc_pos_embedding (1, 3, 13, 32)"]),
+                                    ["args.json says d_model=64", "tensors say 32",
+                                     "enc_pos_embedding (1, 3, 13, 32)"]),
     "a tensor of the wrong shape": (["{root}/wrong_shape.pth", *CONFIG_B_FLAGS],
                                     ["decoder.decode_layers.2.linear_pred.weight", "expected (4, 32)", "got (3, 32)"]),
     "NaN/Inf weights": (["{root}/nan.pth", *CONFIG_B_FLAGS],

@@ -3,19 +3,12 @@ import json
 
 import keras
 
-from converter.cli import main
 
-from conftest import ORIGINAL_FIXTURES, SHARED
+from conftest import ORIGINAL_FIXTURES, SHARED, run_cli
 
 ETTH1_FOLDER = ORIGINAL_FIXTURES / "Crossformer_ETTh1_il96_ol24_sl12_win2_fa10_dm64_nh2_el3_itr0"
 CONFIG_B_FOLDER = ORIGINAL_FIXTURES / "config_b_random"
 ETTH1_CSV = SHARED / "data" / "ETT-small" / "ETTh1.csv"
-
-
-def run_cli(capfd, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capfd.readouterr()
-    return code, out, err
 
 
 def test_parity_on_real_windows_passes_and_writes_json(tmp_path, capfd):

@@ -9,7 +9,6 @@ import torch
 
 import keras_model
 from converter import torch_to_keras
-from converter.cli import main
 from converter.data import borders, load_split, read_series, split_sizes
 from converter.training import (OriginalEarlyStopping, batch_metrics, learning_rate_for, make_batches,
                                 weighted_metrics)
@@ -18,17 +17,11 @@ from keras_model.optimizers import TorchAdam
 
 import reference_torch
 
-from conftest import CONFIG_B, ORIGINAL_FIXTURES, SHARED, record_parity, seeded_torch_model
+from conftest import CONFIG_B, ORIGINAL_FIXTURES, SHARED, record_parity, run_cli, seeded_torch_model
 
 ETTH1_CSV = SHARED / "data" / "ETT-small" / "ETTh1.csv"
 ETTH1_SPLIT = (8640, 2880, 2880)
 ETTH1_FOLDER = ORIGINAL_FIXTURES / "Crossformer_ETTh1_il96_ol24_sl12_win2_fa10_dm64_nh2_el3_itr0"
-
-
-def run_cli(capfd, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capfd.readouterr()
-    return code, out, err
 
 
 # ------------------------------------------------------------------------------------------- data

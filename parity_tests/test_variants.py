@@ -10,23 +10,16 @@ import torch
 
 import reference_torch
 from converter import tolerance_for, torch_to_keras
-from converter.cli import main
 from converter.conversion import ORIGINAL_ARGS_DEFAULTS
 from converter.parity import layerwise_parity
 
-from conftest import CONFIG_B, keras_forward, max_abs_diff, record_parity, seeded_series, seeded_torch_model
+from conftest import CONFIG_B, keras_forward, max_abs_diff, record_parity, run_cli, seeded_series, seeded_torch_model
 
 TSLIB = dict(data_dim=3, in_len=100, out_len=30, seg_len=12, win_size=2, factor=3, d_model=16, d_ff=24, n_heads=2,
              e_layers=2)  # lengths that are not multiples of 12
 TSLIB_DIVISIBLE = dict(TSLIB, in_len=96, out_len=24)
 TSLIB_FOLDER_NAME = ("long_term_forecast_ETTh1_100_30_Crossformer_ETTh1_ftM_sl100_ll48_pl30_dm16_nh2_el2_dl1_df24"
                      "_expand2_dc4_fc3_ebtimeF_dtTrue_Exp_0")
-
-
-def run_cli(capfd, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capfd.readouterr()
-    return code, out, err
 
 
 def torch_out(model, x, dtype="float64"):
