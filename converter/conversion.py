@@ -177,6 +177,12 @@ def convert(src, dst=None, config=None, overrides=None, force=False, verify=True
                                     training_args=training_args)
     load_state_dict_into_keras(model, checkpoint.weights)
     report = ConversionReport(model_config, model.count_params(), len(checkpoint.weights), 0.0, notes=notes)
+    if model_config["attention_mix"]:
+        notes.append("pre-December-2023 attention (--legacy-mix): heads and positions mixed as that code did")
+    if model_config["variant"] == "tslib":
+        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        notes.append(f"the count includes the {report.parameters - trainable:,} sinusoid values (pe rows) Keras stores; "
+                     f"{trainable:,} trainable parameters, as PyTorch counts them")
     if checkpoint.scale_statistic is not None:
         notes.append("scale_statistic.pkl (mean, std) travels with the model: model.scale_statistic")
     if verify:
