@@ -373,7 +373,7 @@ def resolve_config(weights, args=None, overrides=None, args_name="args.json", no
                 names.get(k, _flag(k)) + hints.get(k, "") for k in missing) + "; give them as flags (TSLib's names) "
                 "or pass the TSLib checkpoint folder, whose name carries them")
         raise ConfigError("the tensors cannot determine " + ", ".join(_flag(k) + hints.get(k, "") for k in missing)
-                          + f"; give them as flags or pass --config ARGS.json")
+                          + "; give them as flags or pass --config ARGS.json")
     try:
         reference_torch.CrossformerGeometry(**{k: config[k] for k in MODEL_KEYS if k != "attention_mix"})
     except reference_torch.InvalidConfigError as error:

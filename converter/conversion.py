@@ -181,8 +181,8 @@ def convert(src, dst=None, config=None, overrides=None, force=False, verify=True
         notes.append("pre-December-2023 attention (--legacy-mix): heads and positions mixed as that code did")
     if model_config["variant"] == "tslib":
         trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-        notes.append(f"the count includes the {report.parameters - trainable:,} sinusoid values (pe rows) Keras stores; "
-                     f"{trainable:,} trainable parameters, as PyTorch counts them")
+        notes.append(f"the count includes the {report.parameters - trainable:,} sinusoid values (pe rows) Keras "
+                     f"stores; {trainable:,} trainable parameters, as PyTorch counts them")
     if checkpoint.scale_statistic is not None:
         notes.append("scale_statistic.pkl (mean, std) travels with the model: model.scale_statistic")
     if verify:
@@ -207,8 +207,8 @@ def load_keras_crossformer(path):
         # compile=False: parity, export and inference need no optimizer state (and it is not read at all).
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:
-        raise CheckpointError(f"{path} is not a readable .keras model ({type(error).__name__}: "
-                              f"{str(error).splitlines()[0][:160] if str(error) else ''})") from None
+        first_line = str(error).splitlines()[0][:160] if str(error) else ""
+        raise CheckpointError(f"{path} is not a readable .keras model ({type(error).__name__}: {first_line})") from None
     if not isinstance(model, keras_model.Crossformer):
         raise CheckpointError(f"{path} holds a {type(model).__name__}, not a keras_model.Crossformer")
     return model

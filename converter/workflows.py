@@ -2,7 +2,6 @@
 import json
 import os
 import shutil
-import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -123,7 +122,7 @@ def run_train(args, log=print):
         report = {"setting": setting, "windows": result.windows, "test": result.metrics,
                   "best_epoch": result.best_epoch, "epochs_run": len(result.history), "history": result.history,
                   "seconds": result.seconds}
-        _write_atomically(folder, {"model.keras": lambda path: inference_copy(model).save(path),
+        _write_atomically(folder, {"model.keras": lambda path, trained=model: inference_copy(trained).save(path),
                                    "args.json": _json_bytes(saved_args),
                                    "scale_statistic.json": _json_bytes(statistic),
                                    "metrics.json": _json_bytes(report)}, args.force)
@@ -298,6 +297,3 @@ def plot_forecast(path, stamps, history, future, forecast, truth, names, chosen)
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
-
-def main_log(*parts):
-    print(*parts, file=sys.stdout, flush=True)

@@ -6,5 +6,5 @@ from .model import ARGUMENTS, FLOAT64_EXACT_BACKENDS, Crossformer
 from .optimizers import TorchAdam
 
 __all__ = ["ARGUMENTS", "FLOAT64_EXACT_BACKENDS", "AttentionLayer", "Crossformer", "Decoder", "DecoderLayer",
-           "DSWEmbedding", "Encoder", "FullAttention", "GELU", "InvalidConfigError", "PositionalEmbedding", "ScaleBlock",
-           "SegMerging", "TorchAdam", "TwoStageAttentionLayer", "validate_and_derive"]
+           "DSWEmbedding", "Encoder", "FullAttention", "GELU", "InvalidConfigError", "PositionalEmbedding",
+           "ScaleBlock", "SegMerging", "TorchAdam", "TwoStageAttentionLayer", "validate_and_derive"]

@@ -22,7 +22,7 @@ from converter import tolerance_for, torch_to_keras
 from converter.weight_map import mapped_weights
 from keras_model.optimizers import TorchAdam
 
-from conftest import CONFIG_B, DEVICES, record_parity, seeded_series, seeded_torch_model
+from conftest import CONFIG_B, DEVICES, record_parity, seeded_torch_model
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="gradients are taken with tf.GradientTape")
