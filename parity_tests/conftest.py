@@ -3,6 +3,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported anywhere
 
+import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -69,6 +70,17 @@ PARITY_RECORDS = []
 
 def record_parity(case, dtype, batch, diff):
     PARITY_RECORDS.append((case, dtype, batch, diff))
+
+
+def pytest_sessionfinish(session):
+    """Under pytest-xdist, hand this worker's records to the controller (see pytest_testnodedown)."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["parity_records"] = json.dumps(PARITY_RECORDS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    PARITY_RECORDS.extend(tuple(r) for r in json.loads(getattr(node, "workeroutput", {}).get("parity_records", "[]")))
 
 
 def pytest_terminal_summary(terminalreporter):
