@@ -104,17 +104,17 @@ def run_variant(variant, batch, repeats):
 
 
 def table(results, batch):
-    torch_result = results["torch"]
+    torch_result = results.get("torch")  # ratios need it; a --variants subset without torch prints none
     lines = [f"ETTh1 configuration (11,301,656 parameters), batch {batch}, {os.cpu_count()} CPU cores, "
              f"{platform.processor() or platform.machine()}",
              f"{'variant':<16}{'inference s/batch':>18}{'series/s':>10}{'ratio':>8}{'train s/step':>14}{'ratio':>8}"
              f"{'warm-up s':>11}{'peak RSS MB':>13}"]
-    for variant in VARIANTS:
+    for variant in (v for v in VARIANTS if v in results):
         r = results[variant]
         infer, step = r["inference"]["median_s"], r["train_step"]["median_s"]
-        lines.append(f"{variant:<16}{infer:>18.3f}{batch / infer:>10.1f}"
-                     f"{torch_result['inference']['median_s'] / infer:>8.2f}{step:>14.3f}"
-                     f"{torch_result['train_step']['median_s'] / step:>8.2f}"
+        infer_ratio = f"{torch_result['inference']['median_s'] / infer:>8.2f}" if torch_result else f"{'-':>8}"
+        step_ratio = f"{torch_result['train_step']['median_s'] / step:>8.2f}" if torch_result else f"{'-':>8}"
+        lines.append(f"{variant:<16}{infer:>18.3f}{batch / infer:>10.1f}{infer_ratio}{step:>14.3f}{step_ratio}"
                      f"{r['inference']['warmup_s'] + r['train_step']['warmup_s']:>11.1f}{r['peak_rss_mb']:>13.0f}")
     lines.append("ratio = PyTorch time / Keras time (above 1.0: Keras faster); medians of the timed repeats")
     return "\n".join(lines)
@@ -132,6 +132,9 @@ def main():
         print(json.dumps(measure(args.child, args.batch, args.repeats)))
         return
     results = {}
+    unknown = sorted(set(args.variants.split(",")) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
     for variant in args.variants.split(","):
         results[variant] = run_variant(variant, args.batch, args.repeats)
         print(f"measured {variant}", file=sys.stderr, flush=True)

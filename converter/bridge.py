@@ -37,7 +37,7 @@ def keras_to_torch(model, dtype=torch.float32):
 
     A buffer the Keras model keeps only the used rows of (TSLib's pe) is written back into the full table
     that reference_torch computes, so the state_dict has the shapes Time-Series-Library expects."""
-    torch_model = reference_torch.Crossformer(**config_of(model))
+    torch_model = reference_torch.Crossformer(**config_of(model)).to(dtype)  # load in the target precision
     full = torch_model.state_dict()
     state = {}
     for key, value in keras_to_state_dict(model).items():
@@ -46,4 +46,4 @@ def keras_to_torch(model, dtype=torch.float32):
             value = torch.cat((value, full[key][:, value.shape[1]:]), dim=1)
         state[key] = value
     torch_model.load_state_dict(state, strict=True)
-    return torch_model.to(dtype).eval()
+    return torch_model.eval()

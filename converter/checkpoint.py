@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CheckpointError, ConfigError
+from .original_args import ORIGINAL_MODEL_ARGUMENTS
 from .weight_map import WeightMapError
 
-MODEL_KEYS = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
-              "e_layers", "dropout", "baseline", "attention_mix", "variant")
+# The models' constructor arguments (equal to keras_model.ARGUMENTS; a test holds them together).
+MODEL_KEYS = ORIGINAL_MODEL_ARGUMENTS + ("attention_mix", "variant")
 TSLIB_VALUE_KEY = "enc_value_embedding.value_embedding.weight"  # Time-Series-Library's embedding (spec 6)
 TSLIB_DEFAULT_DROPOUT = 0.1  # Time-Series-Library's default
 # Run names the two code bases give their checkpoint folders (spec 3.1 and Time-Series-Library's run.py).
@@ -50,16 +51,27 @@ class Checkpoint:
 
 
 # --------------------------------------------------------------------------------------------- safe pickles
-class ArrayOnlyUnpickler(pickle.Unpickler):
-    """Unpickles numpy arrays and plain containers (dict, list, tuple, str, numbers); refuses anything else."""
+def _latin1_bytes(text, encoding="latin1"):
+    """What protocol-2 pickles of numpy arrays call _codecs.encode for: bytes from a latin1 string, nothing else."""
+    if encoding != "latin1" or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refused _codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1")
 
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-    }
+
+class ArrayOnlyUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays and plain containers (dict, list, tuple, str, numbers); refuses anything else.
+
+    Numpy arrays come as _reconstruct + ndarray + dtype (protocols 0-4), _frombuffer (protocol 5), and
+    protocol 2 spells their bytes as _codecs.encode(text, 'latin1'), admitted in that form only."""
+
+    ALLOWED = {(core, name) for core in ("numpy.core.multiarray", "numpy._core.multiarray")
+               for name in ("_reconstruct", "scalar")} | {
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"), ("numpy", "dtype")}
 
     def find_class(self, module, name):
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_bytes
         if (module, name) in self.ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refused to load {module}.{name} (only numpy arrays and plain containers)")

@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import threading
+from pathlib import Path
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 # TensorFlow's C++ start-up chatter (absl INFO lines before logging is initialised): not for users' eyes.
@@ -112,12 +113,15 @@ def _source_models(args, dtype):
 
     checkpoint = read_checkpoint(args.src, allow_nonfinite=getattr(args, "allow_nonfinite", False))
     notes = list(checkpoint.notes)
-    config = checkpoint_config(checkpoint, args.config, model_overrides(args), notes)
+    overrides = model_overrides(args)
+    saved = load_keras_crossformer(args.keras) if getattr(args, "keras", None) else None
+    if saved is not None and "attention_mix" not in overrides:
+        overrides["attention_mix"] = saved.attention_mix  # the .keras file knows which attention it has
+    config = checkpoint_config(checkpoint, args.config, overrides, notes)
     for note in notes:
         print(f"note: {note}")
     torch_model = reference_model(config, checkpoint.weights, dtype)
-    if getattr(args, "keras", None):
-        saved = load_keras_crossformer(args.keras)
+    if saved is not None:
         different = {k: (v, config[k]) for k, v in config_of(saved).items() if k != "dropout" and v != config[k]}
         if different:
             key, (got, expected) = next(iter(different.items()))
@@ -149,8 +153,11 @@ def _parity_inputs(args, config, checkpoint):
 
 
 def cmd_parity(args):
+    from .atomic import atomic_write, check_output
     from .parity import MODES, disable_tf32, layerwise_parity
 
+    if args.json:
+        check_output(args.json, force=True)
     disable_tf32()
     torch_model, keras_model, config, checkpoint = _source_models(args, args.dtype)
     inputs = _parity_inputs(args, config, checkpoint)
@@ -159,8 +166,7 @@ def cmd_parity(args):
     print(report.table())
     print(report.verdict())
     if args.json:
-        with open(args.json, "w") as handle:
-            handle.write(report.to_json())
+        atomic_write(args.json, lambda tmp: Path(tmp).write_text(report.to_json()))
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
 
 
@@ -170,7 +176,7 @@ def cmd_summary(args):
     torch_model, keras_model, _, _ = _source_models(args, "float32")
     rows, totals = parameter_summary(torch_model, keras_model, args.depth or None)
     print(format_summary(rows, totals))
-    same = all(t == k for _, _, t, k in rows) and len(set(totals)) == 1
+    same = all(t == k for _, _, t, k in rows) and len(set(totals[:3])) == 1
     return EXIT_OK if same else EXIT_CHECK_FAILED
 
 
@@ -204,24 +210,23 @@ def _bool(text):
 
 
 def _add_train_parser(commands):
-    from .workflows import ORIGINAL_TRAIN_ARGUMENTS
+    from .original_args import BOOL_VALUE, FLAG, ORIGINAL_ARGUMENTS
 
     train = commands.add_parser("train", help="train the Keras Crossformer as the original main_crossformer.py does",
                                 description="Train with the original command line's arguments and defaults (both "
                                 "--in_len and --in-len spellings): Adam (PyTorch's update), MSE, early stopping on "
                                 "the validation loss, the type1/type2/fixed schedule. Writes CHECKPOINTS/SETTING/ "
                                 "with model.keras, args.json, scale_statistic.json and metrics.json.")
-    for name, kind, default, text in ORIGINAL_TRAIN_ARGUMENTS:
+    for name, kind, default, text in ORIGINAL_ARGUMENTS:
         spellings = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
-        train.add_argument(*spellings, dest=name, type=kind, default=default, help=f"{text} (default {default})")
-    for name, text in (("baseline", "add the input's per-series mean to the forecast"),
-                       ("save_pred", "accepted for compatibility"), ("use_multi_gpu", "accepted for compatibility")):
-        train.add_argument(f"--{name}", f"--{name.replace('_', '-')}", dest=name, action="store_true", help=text)
-    train.add_argument("--use_gpu", "--use-gpu", dest="use_gpu", type=_bool, default=False,
-                       help="accepted for compatibility (Keras picks its devices itself)")
+        if kind == FLAG:
+            train.add_argument(*spellings, dest=name, action="store_true", help=text)
+        else:
+            train.add_argument(*spellings, dest=name, type=_bool if kind == BOOL_VALUE else kind, default=default,
+                               help=f"{text} (default {default})")
     train.add_argument("--seed", type=int, default=0, help="seed of the batch order (default 0)")
-    # Measured (bench/benchmark.py, ETTh1 configuration, batch 32, 2 cores): the compiled graph trains at 1.09x
-    # PyTorch's speed, XLA at 0.96x after a ~50 s compilation, so XLA is opt-in.
+    # Measured (bench/benchmark.py, ETTh1 configuration, batch 32, 2 cores, two runs): the compiled graph trains
+    # at 1.09-1.18x PyTorch's speed, XLA at 0.96-1.12x after a ~50 s compilation, so XLA is opt-in.
     train.add_argument("--jit-compile", dest="jit_compile", choices=("auto", "on", "off"), default="off",
                        help="XLA compilation of the training step (default off: the plain compiled graph is faster "
                        "here)")
@@ -243,6 +248,8 @@ def _add_evaluate_parsers(commands):
     evaluate.add_argument("--inverse", action="store_true", help="metrics in the data's original scale")
     evaluate.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=32)
     evaluate.add_argument("--json", help="where to write the metrics (default results/NAME/metrics.json)")
+    evaluate.add_argument("--legacy-mix", action="store_true", help="an original folder trained before "
+                          "December 2023 (see convert --legacy-mix)")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     predict = commands.add_parser("predict", help="forecast the out_len steps after a CSV's last in_len rows",
@@ -255,7 +262,9 @@ def _add_evaluate_parsers(commands):
     predict.add_argument("--plot", help="PNG of history, forecast and truth")
     predict.add_argument("--variables", help="comma-separated columns to plot (default: the last)")
     predict.add_argument("--end", type=int, help="forecast from this row (history = the in_len rows before it)")
-    predict.add_argument("--force", action="store_true", help="overwrite an existing output")
+    predict.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    predict.add_argument("--legacy-mix", action="store_true", help="an original folder trained before "
+                         "December 2023 (see convert --legacy-mix)")
     predict.set_defaults(handler=cmd_predict)
 
 

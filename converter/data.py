@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CheckpointError, ConfigError
+from .errors import ConfigError, DataError
 
 # --data names the original knows: file, variables, split (counts, or ratios when <= 1).
 NAMED_DATASETS = {
@@ -25,27 +25,35 @@ DEFAULT_SPLIT = (0.7, 0.1, 0.2)
 FLAGS = {"train": 0, "val": 1, "test": 2}
 
 
-def read_series(path):
-    """The CSV's values as float64 [rows, variables] with the first (date) column dropped, and the column names."""
+def read_table(path):
+    """(values float64 [rows, variables], variable names, first-column stamps) of a CSV whose first column is
+    the date; blank lines are skipped."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such data file")
+        raise DataError(f"{path}: no such data file")
     with open(path, newline="") as handle:
         reader = csv.reader(handle)
         try:
             header = next(reader)
         except StopIteration:
-            raise CheckpointError(f"{path} is empty") from None
-        rows = [row[1:] for row in reader if row]
+            raise DataError(f"{path} is empty") from None
+        rows = [row for row in reader if row]
     if len(header) < 2 or not rows:
-        raise CheckpointError(f"{path} needs a date column, at least one variable and one row")
+        raise DataError(f"{path} needs a date column, at least one variable and one row")
+    ragged = next((number for number, row in enumerate(rows, start=2) if len(row) != len(header)), None)
+    if ragged is not None:
+        raise DataError(f"{path}: row {ragged} has {len(rows[ragged - 2])} columns, the header {len(header)}")
     try:
-        values = np.asarray(rows, dtype=np.float64)
+        values = np.asarray([row[1:] for row in rows], dtype=np.float64)
     except ValueError as error:
-        raise CheckpointError(f"{path}: non-numeric value ({error})") from None
-    if values.ndim != 2 or values.shape[1] != len(header) - 1:
-        raise CheckpointError(f"{path}: rows do not all have {len(header)} columns")
-    return values, header[1:]
+        raise DataError(f"{path}: non-numeric value ({error})") from None
+    return values, header[1:], [row[0] for row in rows]
+
+
+def read_series(path):
+    """The CSV's values as float64 [rows, variables] with the first (date) column dropped, and the column names."""
+    values, names, _ = read_table(path)
+    return values, names
 
 
 def split_sizes(n_rows, data_split):
@@ -106,10 +114,12 @@ class SeriesSplit:
 
     def windows(self, start, stop):
         """x [n, in_len, D], y [n, out_len, D] for windows start..stop-1 (stride 1)."""
-        index = np.arange(start, stop)[:, None]
-        x = self.values[index + np.arange(self.in_len)]
-        y = self.values[index + self.in_len + np.arange(self.out_len)]
-        return x, y
+        return self.windows_at(np.arange(start, stop))
+
+    def windows_at(self, indices):
+        """x [n, in_len, D], y [n, out_len, D] for the windows starting at ``indices``."""
+        index = np.asarray(indices)[:, None]
+        return self.values[index + np.arange(self.in_len)], self.values[index + self.in_len + np.arange(self.out_len)]
 
 
 def load_split(path, flag, in_len, out_len, data_split=DEFAULT_SPLIT, scale_statistic=None):

@@ -15,3 +15,7 @@ class ConfigError(CrossformerInputError):
 
 class OutputError(CrossformerInputError):
     """An output location that cannot be written (exists without --force, unwritable, wrong suffix)."""
+
+
+class DataError(CrossformerInputError):
+    """A data file (CSV) that cannot be used."""

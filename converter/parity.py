@@ -382,9 +382,16 @@ def parameter_summary(torch_model, keras_model, max_depth=None):
             continue
         layer = keras_layer_for(keras_model, name)
         rows.append((display_name(name), type(module).__name__, torchinfo_params,
-                     layer.count_params() if layer is not None else None))
-    totals = (sum(p.numel() for p in torch_model.parameters()), summary.total_params, keras_model.count_params())
+                     trainable_count(layer) if layer is not None else None))
+    totals = (sum(p.numel() for p in torch_model.parameters()), summary.total_params, trainable_count(keras_model),
+              keras_model.count_params())
     return rows, totals
+
+
+def trainable_count(layer):
+    """Parameters as PyTorch counts them: trainable weights only (TSLib's pe is a buffer there, a non-trainable
+    weight in Keras; for the original variant this equals count_params())."""
+    return sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
 
 
 def format_summary(rows, totals):
@@ -393,12 +400,14 @@ def format_summary(rows, totals):
         same = torch_count == keras_count
         table.append((name, kind, f"{torch_count:,}" if torch_count is not None else "-",
                       f"{keras_count:,}" if keras_count is not None else "missing", "" if same else "DIFFERENT"))
-    numel, torchinfo_total, keras_total = totals
+    numel, torchinfo_total, keras_total, keras_stored = totals
     table.append(("total", "", f"{torchinfo_total:,}", f"{keras_total:,}",
                   "" if numel == torchinfo_total == keras_total else "DIFFERENT"))
     widths = [max(len(row[i]) for row in table) for i in range(5)]
     lines = ["  ".join(c.rjust(w) if i in (2, 3) else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
              for row in table]
+    buffers = keras_stored - keras_total
     lines.append(f"sum(p.numel()) = {numel:,}; torchinfo total_params = {torchinfo_total:,}; "
-                 f"Keras count_params() = {keras_total:,}")
+                 f"Keras count_params() = {keras_stored:,}" + (
+                     f" ({buffers:,} of them TSLib's stored pe rows, a buffer in PyTorch)" if buffers else ""))
     return "\n".join(lines)

@@ -8,15 +8,14 @@ best, i.e. `score < best` counts up, a tie saves), then the learning-rate schedu
 epochs 2, 4, 6, 8, 10; type2 after 5, 10, 15, 20, 25; anything else keeps it); finally the best weights are
 restored and the test metrics computed per batch and weighted by batch size.
 """
-import json
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from .data import NAMED_DATASETS, load_split
+from .data import load_split
+from .errors import ConfigError
 
 METRIC_NAMES = ("mae", "mse", "rmse", "mape", "mspe")
 LR_SCHEDULES = {"type1": (2, 4, 6, 8, 10), "type2": (5, 10, 15, 20, 25)}
@@ -31,6 +30,11 @@ def _keras():
 def make_batches(split, batch_size=32, shuffle=False, seed=0, dtype="float32"):
     """A keras.utils.PyDataset of (x, y) windows whose len() is the exact number of batches (last one partial)."""
     keras = _keras()
+    if batch_size < 1:
+        raise ConfigError(f"the batch size must be >= 1, got {batch_size}")
+    if len(split) < 1:
+        raise ConfigError(f"no windows: {len(split.values)} rows hold no in_len {split.in_len} + out_len "
+                          f"{split.out_len} window")
 
     class WindowBatches(keras.utils.PyDataset):
         def __init__(self):
@@ -45,9 +49,7 @@ def make_batches(split, batch_size=32, shuffle=False, seed=0, dtype="float32"):
             return math.ceil(len(self.split) / self.batch_size)
 
         def __getitem__(self, index):
-            rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-            x = self.split.values[rows[:, None] + np.arange(self.split.in_len)]
-            y = self.split.values[rows[:, None] + self.split.in_len + np.arange(self.split.out_len)]
+            x, y = self.split.windows_at(self.order[index * self.batch_size:(index + 1) * self.batch_size])
             return x.astype(self.dtype), y.astype(self.dtype)
 
         def on_epoch_end(self):
@@ -141,6 +143,7 @@ def original_epoch_callback(train_steps, val_batches, test_batches, patience, le
 
         def on_epoch_end(self, epoch, logs=None):
             vali_loss = mean_batch_loss(self.model, val_batches)
+            val_batches.on_epoch_end()  # not fit()'s dataset, so reshuffled here, as the original's val loader is
             test_loss = mean_batch_loss(self.model, test_batches)
             train_loss = float((logs or {}).get("loss", float("nan")))
             self.history.append({"epoch": epoch + 1, "train_loss": train_loss, "vali_loss": vali_loss,
@@ -211,16 +214,3 @@ def setting_name(args):
     return (f"Crossformer_{args['data']}_il{args['in_len']}_ol{args['out_len']}_sl{args['seg_len']}_win"
             f"{args['win_size']}_fa{args['factor']}_dm{args['d_model']}_nh{args['n_heads']}_el{args['e_layers']}"
             f"_itr{args['itr_index']}")
-
-
-def resolve_dataset(args):
-    """Apply the original's named-dataset table: --data ETTh1 sets data_path, data_dim and data_split."""
-    if args["data"] in NAMED_DATASETS:
-        file_name, data_dim, split = NAMED_DATASETS[args["data"]]
-        args.update(data_path=file_name, data_dim=data_dim, data_split=list(split))
-    return args
-
-
-def write_json(path, payload):
-    Path(path).write_text(json.dumps(payload, indent=True) + "\n")
-

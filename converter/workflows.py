@@ -1,40 +1,16 @@
 """`crossformer train`, `evaluate` and `predict`: the original pipeline's jobs with the Keras Crossformer."""
 import json
-import os
-import shutil
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from .data import NAMED_DATASETS, Scaler, dataset_defaults, load_split, read_series
-from .errors import CheckpointError, ConfigError, OutputError
+from .atomic import atomic_write, atomic_write_folder, check_output
+from .data import NAMED_DATASETS, Scaler, dataset_defaults, load_split, read_series, read_table
+from .errors import CheckpointError, ConfigError
+from .original_args import ORIGINAL_ARGUMENTS, ORIGINAL_MODEL_ARGUMENTS
 
-# The original main_crossformer.py's arguments, in its order, with its defaults (spec 3.1).
-ORIGINAL_TRAIN_ARGUMENTS = [
-    ("data", str, "ETTh1", "dataset name (ETTh1, ETTm1, WTH, ECL, ILI, Traffic set file, D and split) or custom"),
-    ("root_path", str, "./datasets/", "folder of the data file"),
-    ("data_path", str, "ETTh1.csv", "data file (CSV, date column first)"),
-    ("data_split", str, "0.7,0.1,0.2", "train/val/test split: ratios or row counts"),
-    ("checkpoints", str, "./checkpoints/", "where the run's folder is written"),
-    ("in_len", int, 96, "input length T"), ("out_len", int, 24, "forecast length tau"),
-    ("seg_len", int, 6, "segment length"), ("win_size", int, 2, "segment merge window"),
-    ("factor", int, 10, "routers per segment (c)"), ("data_dim", int, 7, "number of variables D"),
-    ("d_model", int, 256, "hidden width"), ("d_ff", int, 512, "MLP width"), ("n_heads", int, 4, "heads"),
-    ("e_layers", int, 3, "encoder layers"), ("dropout", float, 0.2, "dropout"),
-    ("num_workers", int, 0, "accepted for compatibility (batches are built in-process)"),
-    ("batch_size", int, 32, "batch size"), ("train_epochs", int, 20, "epochs at most"),
-    ("patience", int, 3, "early-stopping patience"), ("learning_rate", float, 1e-4, "initial learning rate"),
-    ("lradj", str, "type1", "learning-rate schedule: type1, type2 or fixed"), ("itr", int, 1, "repeated runs"),
-    ("gpu", int, 0, "accepted for compatibility"), ("devices", str, "0,1,2,3", "accepted for compatibility"),
-]
-ORIGINAL_ARG_ORDER = ["data", "root_path", "data_path", "data_split", "checkpoints", "in_len", "out_len", "seg_len",
-                      "win_size", "factor", "data_dim", "d_model", "d_ff", "n_heads", "e_layers", "dropout",
-                      "baseline", "num_workers", "batch_size", "train_epochs", "patience", "learning_rate", "lradj",
-                      "itr", "save_pred", "use_gpu", "gpu", "use_multi_gpu", "devices"]
-MODEL_ARGUMENTS = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
-                   "e_layers", "dropout", "baseline")
+MODEL_ARGUMENTS = ORIGINAL_MODEL_ARGUMENTS
 
 
 def parse_split(text):
@@ -49,32 +25,16 @@ def parse_split(text):
     return values
 
 
-def _write_atomically(folder, files, force):
-    """Write {name: bytes | callable(path)} into folder via a temporary sibling, replacing it only at the end."""
-    folder = Path(folder)
-    if folder.exists() and any(folder.iterdir()) and not force:
-        raise OutputError(f"{folder} exists and is not empty; pass --force to replace it")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
+def _write_folder(folder, files):
+    """Write {name: bytes | callable(path)} as a folder, atomically (see converter.atomic)."""
+    def write(tmp):
         for name, content in files.items():
             if callable(content):
                 content(str(tmp / name))
             else:
                 (tmp / name).write_bytes(content)
-        os.chmod(tmp, 0o777 & ~_umask())
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    atomic_write_folder(folder, write)
 
 
 def _json_bytes(payload):
@@ -87,9 +47,10 @@ def run_train(args, log=print):
 
     from .training import setting_name, train
 
-    options = {name: getattr(args, name) for name, *_ in ORIGINAL_TRAIN_ARGUMENTS}
-    options.update(baseline=args.baseline, save_pred=args.save_pred, use_gpu=args.use_gpu,
-                   use_multi_gpu=args.use_multi_gpu)
+    options = {name: getattr(args, name) for name, *_ in ORIGINAL_ARGUMENTS}
+    for name in ("train_epochs", "batch_size", "itr"):
+        if options[name] < 1:
+            raise ConfigError(f"--{name} must be >= 1, got {options[name]}")
     if options["data"] in NAMED_DATASETS:
         file_name, data_dim, split = NAMED_DATASETS[options["data"]]
         options.update(data_path=file_name, data_dim=data_dim, data_split=list(split))
@@ -108,8 +69,8 @@ def run_train(args, log=print):
     for index in range(options["itr"]):
         setting = setting_name(dict(options, itr_index=index))
         folder = Path(options["checkpoints"]) / setting
-        if folder.exists() and any(folder.iterdir()) and not args.force:
-            raise OutputError(f"{folder} exists and is not empty; pass --force to replace it")
+        Path(options["checkpoints"]).mkdir(parents=True, exist_ok=True)
+        check_output(folder, args.force, folder=True)
         log(f">>>>>>>start training : {setting}>>>>>>>>>>>>>>>>>>>>>>>>>>")
         model = keras_model.Crossformer(**config, training_args={k: v for k, v in options.items()
                                                                  if k not in MODEL_ARGUMENTS})
@@ -117,15 +78,14 @@ def run_train(args, log=print):
                        options["patience"], options["learning_rate"], options["lradj"], seed=args.seed + index,
                        verbose=args.verbose, log=log,
                        jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile])
-        saved_args = {key: options[key] for key in ORIGINAL_ARG_ORDER}
+        saved_args = {name: options[name] for name, *_ in ORIGINAL_ARGUMENTS}
         statistic = {k: v.tolist() for k, v in model.scale_statistic.items()}
         report = {"setting": setting, "windows": result.windows, "test": result.metrics,
                   "best_epoch": result.best_epoch, "epochs_run": len(result.history), "history": result.history,
                   "seconds": result.seconds}
-        _write_atomically(folder, {"model.keras": lambda path, trained=model: inference_copy(trained).save(path),
-                                   "args.json": _json_bytes(saved_args),
-                                   "scale_statistic.json": _json_bytes(statistic),
-                                   "metrics.json": _json_bytes(report)}, args.force)
+        _write_folder(folder, {"model.keras": lambda path, trained=model: inference_copy(trained).save(path),
+                               "args.json": _json_bytes(saved_args), "scale_statistic.json": _json_bytes(statistic),
+                               "metrics.json": _json_bytes(report)})
         m = result.metrics
         log(f"test: mse {m['mse']:.7f} mae {m['mae']:.7f} rmse {m['rmse']:.7f} ({result.windows['test']} windows; "
             f"best epoch {result.best_epoch} of {len(result.history)}; {result.seconds:.0f} s) -> {folder}")
@@ -141,9 +101,10 @@ def inference_copy(model):
 
 
 # -------------------------------------------------------------------------------------------------- load
-def load_run(folder, verify=True):
+def load_run(folder, verify=True, overrides=None):
     """(Keras model, args dict or {}) from one of our run folders (model.keras + args.json +
-    scale_statistic.json), a .keras file, or an original checkpoint folder (converted now, verified)."""
+    scale_statistic.json), a .keras file, or an original checkpoint folder (converted now, verified, with
+    ``overrides`` such as {"attention_mix": True} for a pre-December-2023 checkpoint)."""
     from .conversion import convert, load_keras_crossformer
 
     folder = Path(folder)
@@ -163,7 +124,7 @@ def load_run(folder, verify=True):
             model._scale_statistic = {k: np.asarray(v, np.float64) for k, v in statistic.items()}
         return model, args
     if (folder / "checkpoint.pth").is_file():
-        report = convert(folder, verify=verify)
+        report = convert(folder, verify=verify, overrides=overrides)
         if report.verify is not None and not report.verify.passed:
             raise CheckpointError(f"{folder}: the on-the-fly conversion failed verification ({report.summary()})")
         return report.model, args
@@ -181,11 +142,21 @@ def data_file(args, run_args):
     raise ConfigError("no data: pass --data CSV (the checkpoint's args.json names none)")
 
 
+def legacy_override(args):
+    """--legacy-mix for an original folder converted on the fly (a .keras file carries its own setting)."""
+    return {"attention_mix": True} if getattr(args, "legacy_mix", False) else None
+
+
 # ----------------------------------------------------------------------------------------------- evaluate
 def run_evaluate(args, log=print):
     from .training import evaluate_model
 
-    model, run_args = load_run(args.checkpoint)
+    name = Path(args.checkpoint).name if Path(args.checkpoint).is_dir() else Path(args.checkpoint).stem
+    out = Path(args.json) if args.json else Path("results") / name / "metrics.json"
+    if not args.json:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    check_output(out, force=True)
+    model, run_args = load_run(args.checkpoint, overrides=legacy_override(args))
     csv_path = data_file(args, run_args)
     if args.data_split:
         split_spec = parse_split(args.data_split)
@@ -200,13 +171,10 @@ def run_evaluate(args, log=print):
     if split.values.shape[1] != config["data_dim"]:
         raise ConfigError(f"{csv_path} has {split.values.shape[1]} variables but the model has {config['data_dim']}")
     metrics, windows = evaluate_model(model, split, args.batch_size, inverse=scaler if args.inverse else None)
-    name = Path(args.checkpoint).name if Path(args.checkpoint).is_dir() else Path(args.checkpoint).stem
-    out = Path(args.json) if args.json else Path("results") / name / "metrics.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"checkpoint": str(args.checkpoint), "data": str(csv_path), "data_split": list(split_spec),
                "in_len": config["in_len"], "out_len": config["out_len"], "inverse": bool(args.inverse),
                "windows": windows, "batch_size": args.batch_size, **metrics}
-    out.write_text(json.dumps(payload, indent=1) + "\n")
+    atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1) + "\n"))
     log("  ".join(f"{k} {v:.7f}" for k, v in metrics.items()) + f"  ({windows} test windows of {csv_path.name}"
         f"{', original scale' if args.inverse else ', normalised'}) -> {out}")
     return payload
@@ -229,13 +197,12 @@ def _future_stamps(stamps, steps):
 
 
 def run_predict(args, log=print):
-    import csv
-
-    model, _ = load_run(args.model)
+    output = check_output(args.output, args.force, suffix=".csv")
+    if args.plot:
+        check_output(args.plot, args.force, suffix=".png")
+    model, _ = load_run(args.model, overrides=legacy_override(args))
     config = model.crossformer_config
-    values, names = read_series(args.input)
-    with open(args.input, newline="") as handle:
-        stamps = [row[0] for row in csv.reader(handle)][1:]
+    values, names, stamps = read_table(args.input)
     end = args.end if args.end is not None else len(values)
     if not config["in_len"] <= end <= len(values):
         raise ConfigError(f"--end {end}: the history needs {config['in_len']} rows before it "
@@ -245,9 +212,6 @@ def run_predict(args, log=print):
     if model.scale_statistic is None:
         raise CheckpointError(f"{args.model} carries no scale statistic, so forecasts cannot be put back in the "
                               "data's scale")
-    output = Path(args.output)
-    if output.exists() and not args.force:
-        raise OutputError(f"{output} exists; pass --force to overwrite it")
     chosen = args.variables.split(",") if args.variables else [names[-1]]
     unknown = [v for v in chosen if v not in names]
     if unknown:
@@ -261,14 +225,16 @@ def run_predict(args, log=print):
     future = _future_stamps(stamps[:end], config["out_len"])
     lines = ["date," + ",".join(names)] + [f"{stamp}," + ",".join(repr(float(v)) for v in row)
                                            for stamp, row in zip(future, forecast)]
-    output.write_text("\n".join(lines) + "\n")
+    if args.plot:
+        atomic_write(args.plot, lambda tmp: plot_forecast(tmp, stamps[:end], history, future, forecast, truth, names,
+                                                          chosen))
+    atomic_write(output, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
     message = f"forecast of {config['out_len']} steps after {stamps[end - 1]} (history rows {end - config['in_len']}" \
               f"..{end - 1} of {Path(args.input).name}) -> {output}"
     if truth is not None:
         message += f"; against the known truth: MAE {np.mean(np.abs(forecast - truth)):.4f}, MSE " \
                    f"{np.mean((forecast - truth) ** 2):.4f} (data scale)"
     if args.plot:
-        plot_forecast(args.plot, stamps[:end], history, future, forecast, truth, names, chosen)
         message += f"; plot -> {args.plot}"
     log(message)
     return forecast
@@ -294,6 +260,6 @@ def plot_forecast(path, stamps, history, future, forecast, truth, names, chosen)
         axis.legend(loc="upper left", fontsize=8)
     axes[-1, 0].set_xlabel(f"steps relative to {stamps[-1]}")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, format="png")
     plt.close(figure)
 

@@ -68,6 +68,5 @@ def validate_and_derive(config):
         "in_len_add": in_seg_num * seg_len - config["in_len"],
         "in_seg_num": in_seg_num,
         "out_seg_num": out_seg_num,
-        "head_dim": d_model // n_heads,
         "block_seg_nums": block_seg_nums,
     }

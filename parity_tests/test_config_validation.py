@@ -18,6 +18,7 @@ INVALID = {
     "negative e_layers": (dict(CONFIG_B, e_layers=-1), "e_layers"),
     "float in_len": (dict(CONFIG_B, in_len=50.0), "in_len"),
     "dropout of 1": (dict(CONFIG_B, dropout=1.0), "dropout"),
+    "boolean dropout": (dict(CONFIG_B, dropout=False), "dropout"),
 }
 
 
@@ -78,3 +79,11 @@ def test_geometry_rules_agree(**config):
     torch_result, keras_result = _outcome(torch_side), _outcome(keras_side)
     assert (torch_result == "InvalidConfigError") == (keras_result == "InvalidConfigError")
     assert torch_result == keras_result
+
+
+def test_one_list_of_model_arguments():
+    """converter's MODEL_KEYS, the Keras model's constructor arguments and the reference's config agree."""
+    from converter.checkpoint import MODEL_KEYS
+
+    assert tuple(MODEL_KEYS) == tuple(keras_model.ARGUMENTS)
+    assert tuple(reference_torch.Crossformer(**CONFIG_B).crossformer_config) == tuple(MODEL_KEYS)

@@ -211,7 +211,8 @@ def test_nonfinite_weights_convert_when_allowed(bad, tmp_path, capfd):
     root, _ = bad
     code, _, err = run_cli(capfd, "convert", root / "nan.pth", "-o", tmp_path / "m.keras", *CONFIG_B_FLAGS,
                            "--allow-nonfinite", "--no-verify")
-    assert code == 0, err and (tmp_path / "m.keras").is_file()
+    assert code == 0, err
+    assert (tmp_path / "m.keras").is_file()
 
 
 def test_existing_output_is_kept_without_force(bad, capfd):
@@ -225,7 +226,8 @@ def test_force_replaces_existing_output(tmp_path, capfd):
     out = tmp_path / "m.keras"
     out.write_bytes(b"old")
     code, _, err = run_cli(capfd, "convert", CONFIG_B_FOLDER, "-o", out, "--force")
-    assert code == 0, err and isinstance(keras.saving.load_model(out), keras_model.Crossformer)
+    assert code == 0, err
+    assert isinstance(keras.saving.load_model(out), keras_model.Crossformer)
 
 
 def test_unwritable_output_locations(bad, capfd):
@@ -328,3 +330,29 @@ def test_keras_model_round_trip_through_torch_keeps_outputs():
     with torch.no_grad():
         again = keras_to_torch(model)(torch.from_numpy(x)).numpy()
     np.testing.assert_array_equal(again, torch_model(torch.from_numpy(x)).detach().numpy())
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_scale_statistic_pickles_of_any_protocol_are_read(tmp_path, protocol):
+    """Protocol 2 spells array bytes as _codecs.encode(text, 'latin1'), protocol 5 uses _frombuffer; both are
+    admitted in exactly those forms (Python 3.14 pickles with protocol 5 by default)."""
+    from converter.checkpoint import read_scale_statistic
+
+    statistic = {"mean": np.linspace(-1, 1, 7), "std": np.linspace(0.5, 2, 7)}
+    (tmp_path / "s.pkl").write_bytes(pickle.dumps(statistic, protocol=protocol))
+    read = read_scale_statistic(tmp_path / "s.pkl")
+    assert all(np.array_equal(read[k], statistic[k]) for k in statistic)
+
+
+def test_codecs_encode_is_admitted_for_latin1_only(tmp_path):
+    import codecs
+
+    from converter.checkpoint import read_scale_statistic
+
+    class OtherCodec:
+        def __reduce__(self):
+            return (codecs.encode, ("payload", "rot13"))
+
+    (tmp_path / "s.pkl").write_bytes(pickle.dumps({"mean": OtherCodec(), "std": np.ones(3)}, protocol=2))
+    with pytest.raises(CheckpointError, match="_codecs.encode with encoding 'rot13'"):
+        read_scale_statistic(tmp_path / "s.pkl")

@@ -34,7 +34,7 @@ def torch_gradients(torch_model, x, y, device):
     prediction = torch_model(torch.from_numpy(x).to(device))
     loss = torch.nn.functional.mse_loss(prediction, torch.from_numpy(y).to(device))
     loss.backward()
-    return float(loss), {name: p.grad.detach().cpu().numpy() for name, p in torch_model.named_parameters()}
+    return loss.item(), {name: p.grad.detach().cpu().numpy() for name, p in torch_model.named_parameters()}
 
 
 def keras_gradients(model, x, y):
@@ -149,10 +149,15 @@ def test_torch_adam_matches_torch_given_the_same_gradients(setup):
 
 def test_torch_adam_survives_serialization_with_a_compiled_model(tmp_path):
     model = torch_to_keras(seeded_torch_model(CONFIG_B))
-    model.compile(optimizer=TorchAdam(learning_rate=3e-4, epsilon=1e-7), loss="mse")
+    model.compile(optimizer=TorchAdam(learning_rate=3e-4, epsilon=1e-7), loss="mse", run_eagerly=True)
+    rng = np.random.default_rng(0)
+    model.train_on_batch(rng.standard_normal((2, 50, 3)), rng.standard_normal((2, 13, 3)))  # real Adam state
     model.save(tmp_path / "m.keras")
     optimizer = keras.saving.load_model(tmp_path / "m.keras").optimizer
     assert type(optimizer) is TorchAdam and optimizer.epsilon == 1e-7
     assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(3e-4)
+    assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 1  # the state came back, not only the config
+    moments = [keras.ops.convert_to_numpy(m) for m in optimizer._momentums]
+    assert len(moments) == 269 and any(np.any(m != 0) for m in moments)
     with pytest.raises(ValueError, match="amsgrad"):
         TorchAdam(amsgrad=True)

@@ -10,7 +10,7 @@ import torch
 
 import reference_torch
 from converter import tolerance_for, torch_to_keras
-from converter.conversion import ORIGINAL_ARGS_DEFAULTS
+from converter.conversion import EXPORT_ARGS_DEFAULTS
 from converter.parity import layerwise_parity
 
 from conftest import CONFIG_B, keras_forward, max_abs_diff, record_parity, run_cli, seeded_series, seeded_torch_model
@@ -36,7 +36,7 @@ def legacy_folder(tmp_path):
     folder = tmp_path / "Crossformer_custom_il50_ol13_sl4_win3_fa3_dm32_nh2_el2_itr0"
     folder.mkdir()
     torch.save(torch_model.state_dict(), folder / "checkpoint.pth")
-    (folder / "args.json").write_text(json.dumps(dict(ORIGINAL_ARGS_DEFAULTS, **CONFIG_B), indent=True))
+    (folder / "args.json").write_text(json.dumps(dict(EXPORT_ARGS_DEFAULTS, **CONFIG_B), indent=True))
     return torch_model, folder
 
 
@@ -93,6 +93,8 @@ def test_legacy_parity_and_export(tmp_path, capfd):
     code, out, _ = run_cli(capfd, "parity", folder, "--legacy-mix", "--dtype", "float64", "--samples", "2")
     assert code == 0 and out.strip().splitlines()[-1].startswith("PASS"), out[-500:]
     assert run_cli(capfd, "convert", folder, "-o", tmp_path / "m.keras", "--legacy-mix")[0] == 0
+    code, out, _ = run_cli(capfd, "parity", folder, "--keras", tmp_path / "m.keras", "--samples", "2")
+    assert code == 0, out[-500:]  # the .keras file carries the legacy setting: no flag needed
     code, out, err = run_cli(capfd, "export-torch", tmp_path / "m.keras", "-o", tmp_path / "back.pth")
     assert code == 0 and "pre-December-2023 attention" in out, err
     back = torch.load(tmp_path / "back.pth", weights_only=True)

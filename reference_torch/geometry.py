@@ -37,7 +37,7 @@ class CrossformerGeometry:
         if n_heads > d_model:
             raise InvalidConfigError(
                 f"n_heads={n_heads} exceeds d_model={d_model}: each head would have d_model//n_heads = 0 features")
-        if not isinstance(dropout, numbers.Real) or not 0.0 <= float(dropout) < 1.0:
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= float(dropout) < 1.0:
             raise InvalidConfigError(f"dropout must be in [0, 1), got {dropout!r}")
         if variant not in VARIANTS:
             raise InvalidConfigError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
@@ -52,7 +52,6 @@ class CrossformerGeometry:
         self.in_len_add = self.pad_in_len - in_len
         self.in_seg_num = self.pad_in_len // seg_len
         self.out_seg_num = self.pad_out_len // seg_len
-        self.head_dim = d_model // n_heads
 
         # Block 0 has no merge; block i merges ceil(L/w) from the previous block's L (= ceil(in_seg/w**i)).
         self.block_seg_nums = [self.in_seg_num]
@@ -68,6 +67,3 @@ class CrossformerGeometry:
                         f"(in_len={in_len}, seg_len={seg_len}, e_layers={e_layers})")
                 seg_num = _ceil_div(seg_num, win_size)
             self.block_seg_nums.append(seg_num)
-        # Decoder layer i attends to encoder output i; outputs are [embedded input] + one per block.
-        self.cross_seg_nums = [self.in_seg_num] + self.block_seg_nums
-        self.decoder_layers = e_layers + 1
