@@ -25,6 +25,7 @@ class StartupNoiseFilter:
 
     def __enter__(self):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("JAX_ENABLE_X64", "1")  # --dtype float64 under KERAS_BACKEND=jax; no effect elsewhere
         sys.stderr.flush()
         self.saved = os.dup(2)
         read_fd, write_fd = os.pipe()

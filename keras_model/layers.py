@@ -29,8 +29,37 @@ def torch_linear(units, fan_in, name, dtype):
     )
 
 
+def mean_in_dtype(x, axis):
+    """Mean over one axis (kept), computed in x's dtype.
+
+    ops.mean computes in result_type(x.dtype, "float32"), i.e. in float32 for float64 inputs on JAX and torch
+    (keras-team/keras#23704); a sum divided by the count stays in x's dtype, as torch.mean does.
+    """
+    return ops.sum(x, axis=axis, keepdims=True) / x.shape[axis]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LayerNormalization(layers.LayerNormalization):
+    """Keras's LayerNormalization, kept in float64 when it computes in float64.
+
+    Normalises the last axis (nn.LayerNorm(d_model)), the only one the Crossformer normalises.
+
+    ops.layer_normalization computes in backend.result_type(x.dtype, "float32"), which is float32 for float64
+    inputs on every backend but TensorFlow (keras-team/keras#23704), so a float64 model on JAX would be
+    normalised in float32 (6e-8 off). In float64 this computes the same formula in float64; every other dtype
+    goes through Keras's own op unchanged.
+    """
+
+    def call(self, inputs):
+        if self.compute_dtype != "float64" or keras.backend.backend() == "tensorflow":
+            return super().call(inputs)
+        centered = inputs - mean_in_dtype(inputs, -1)
+        variance = mean_in_dtype(ops.square(centered), -1)
+        return centered * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+
+
 def torch_layer_norm(name, dtype):
-    return layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=name, dtype=dtype)
+    return LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=name, dtype=dtype)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -6,11 +6,11 @@ import numpy as np
 from keras import initializers, ops
 
 from .config import validate_and_derive
-from .layers import PACKAGE, Decoder, DSWEmbedding, Encoder, torch_layer_norm
+from .layers import PACKAGE, Decoder, DSWEmbedding, Encoder, mean_in_dtype, torch_layer_norm
 
-# Keras (3.15) promotes float64 to float32 in ops.matmul on every backend but TensorFlow (keras-team/keras#23704),
-# so a float64 model is float64 end to end only there.
-FLOAT64_EXACT_BACKENDS = ("tensorflow",)
+# Keras (3.15) computes float64 ops.matmul (so Dense) in float32 on the torch backend (keras-team/keras#23704), so a
+# float64 model is float64 end to end only on these (on JAX with the float64 means and LayerNorm of layers.py).
+FLOAT64_EXACT_BACKENDS = ("tensorflow", "jax")
 ARGUMENTS = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
              "e_layers", "dropout", "baseline", "attention_mix", "variant")
 
@@ -51,10 +51,8 @@ class Crossformer(keras.Model):
         self.in_len_add = self.derived["in_len_add"]
 
         policy = self.dtype_policy
-        if policy.compute_dtype == "float64" and keras.backend.backend() not in FLOAT64_EXACT_BACKENDS:
-            warnings.warn(f"float64 Crossformer on the {keras.backend.backend()} backend: Keras computes its "
-                          "matmuls in float32 there (keras-team/keras#23704); use the tensorflow backend for "
-                          "float64 precision", stacklevel=2)
+        if policy.compute_dtype == "float64":
+            _check_float64_backend()
         mix = self.attention_mix
         self.enc_value_embedding = DSWEmbedding(seg_len, d_model, variant, self.derived["in_seg_num"],
                                                 name="enc_value_embedding", dtype=policy)
@@ -94,7 +92,7 @@ class Crossformer(keras.Model):
         x_seq = ops.convert_to_tensor(x_seq, dtype=self.compute_dtype)
         batch = ops.shape(x_seq)[0]
         # Baseline: the per-series time mean of the unpadded input.
-        base = ops.mean(x_seq, axis=1, keepdims=True) if self.baseline else 0.0
+        base = mean_in_dtype(x_seq, 1) if self.baseline else 0.0
         x = self.enc_value_embedding(self.pad_input(x_seq))
         x = self.pre_norm(x + self.enc_pos_embedding)
         enc_out = self.encoder(x, training=training)
@@ -141,6 +139,18 @@ class Crossformer(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _check_float64_backend():
+    backend = keras.backend.backend()
+    probe = ops.convert_to_tensor(np.zeros(1), dtype="float64")
+    if keras.backend.standardize_dtype(probe.dtype) != "float64":  # JAX without x64 turns float64 into float32
+        raise ValueError(f"float64 is switched off on the {backend} backend (it gave {probe.dtype}); "
+                         "for JAX set JAX_ENABLE_X64=1 before importing keras")
+    if backend not in FLOAT64_EXACT_BACKENDS:
+        warnings.warn(f"float64 Crossformer on the {backend} backend: Keras computes its matmuls in float32 "
+                      f"there (keras-team/keras#23704); use the {' or '.join(FLOAT64_EXACT_BACKENDS)} backend "
+                      "for float64 precision", stacklevel=3)
 
 
 def _checked_scale_statistic(statistic, data_dim):

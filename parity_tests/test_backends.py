@@ -1,8 +1,10 @@
 """The small configurations agree with reference_torch on the torch and JAX backends too (issue 2).
 
-Each backend runs in its own process (KERAS_BACKEND is read once, at import). float64 is exact only on the
-TensorFlow backend: Keras 3.15 computes ops.matmul in float32 on the others (keras-team/keras#23704), which
-the strict xfail below documents and will flag once Keras fixes it.
+Each backend runs in its own process (KERAS_BACKEND is read once, at import). float64 is exact on the
+TensorFlow and JAX backends (on JAX thanks to keras_model's own float64 mean and LayerNorm: Keras's ops.mean
+and LayerNormalization compute float64 in float32 there). On the torch backend Keras 3.15 computes ops.matmul,
+so every Dense, in float32 (keras-team/keras#23704), which the strict xfail below documents and will flag once
+Keras fixes it.
 """
 import importlib.util
 import json
@@ -22,7 +24,8 @@ HERE = os.path.dirname(__file__)
 
 
 def run_probe(backend, *dtypes):
-    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=os.pathsep.join([str(REPO), HERE]),
+    python_path = os.pathsep.join([str(REPO), HERE, os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=python_path,
                JAX_ENABLE_X64="1")
     result = subprocess.run([sys.executable, os.path.join(HERE, "backend_probe.py"), *dtypes], capture_output=True,
                             text=True, env=env, cwd=HERE)
@@ -32,9 +35,9 @@ def run_probe(backend, *dtypes):
     return report
 
 
-BACKENDS = [pytest.param("torch"),
-            pytest.param("jax", marks=pytest.mark.skipif(importlib.util.find_spec("jax") is None,
-                                                         reason="jax is not installed (pip install jax)"))]
+JAX = pytest.param("jax", marks=pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                                                   reason="jax is not installed (pip install jax)"))
+BACKENDS = [pytest.param("torch"), JAX]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -46,10 +49,25 @@ def test_float32_parity_on_other_backends(backend):
     assert report["layerwise"]["passed"], report["layerwise"]["verdict"]
 
 
+@pytest.mark.parametrize("backend", [JAX])
+def test_float64_parity_on_jax_backend(backend):
+    diffs = run_probe(backend, "float64")["diffs"]
+    assert all(tolerance_for("float64").passes(d["float64"]) for d in diffs.values()), diffs
+
+
 @pytest.mark.xfail(strict=True, reason="keras-team/keras#23704: float64 matmul runs in float32 on the torch backend")
 def test_float64_parity_on_torch_backend():
     diffs = run_probe("torch", "float64")["diffs"]
     assert all(tolerance_for("float64").passes(d["float64"]) for d in diffs.values()), diffs
+
+
+def test_float64_switched_off_in_the_backend_is_refused(monkeypatch):
+    """JAX without JAX_ENABLE_X64 hands back float32 for float64: refused, not silently computed in float32."""
+    convert = keras_model.model.ops.convert_to_tensor
+    monkeypatch.setattr(keras_model.model.ops, "convert_to_tensor",
+                        lambda x, dtype=None, **kw: convert(x, dtype="float32" if dtype == "float64" else dtype, **kw))
+    with pytest.raises(ValueError, match="float64 is switched off.*JAX_ENABLE_X64=1"):
+        keras_model.Crossformer(**CONFIG_B, dtype="float64")
 
 
 def test_float64_on_a_backend_without_float64_matmul_warns(monkeypatch):
