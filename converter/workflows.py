@@ -45,7 +45,7 @@ def _json_bytes(payload):
 def run_train(args, log=print):
     import keras_model
 
-    from .training import setting_name, train
+    from .training import inference_copy, setting_name, train
 
     options = {name: getattr(args, name) for name, *_ in ORIGINAL_ARGUMENTS}
     for name in ("train_epochs", "batch_size", "itr"):
@@ -91,13 +91,6 @@ def run_train(args, log=print):
             f"best epoch {result.best_epoch} of {len(result.history)}; {result.seconds:.0f} s) -> {folder}")
         results.append(report)
     return results
-
-
-def inference_copy(model):
-    """The trained model without its optimizer: what a run folder keeps (a third of the size; no Adam state)."""
-    copy = type(model).from_config(model.get_config())
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 # -------------------------------------------------------------------------------------------------- load

@@ -13,6 +13,7 @@ from converter.data import SeriesSplit, borders, load_split, read_series, split_
 from converter.training import (OriginalEarlyStopping, batch_metrics, learning_rate_for, make_batches,
                                 weighted_metrics)
 from converter.weight_map import mapped_weights
+from keras_model.losses import MeanSquaredError
 from keras_model.optimizers import TorchAdam
 
 import reference_torch
@@ -232,7 +233,7 @@ def test_training_parity_over_several_fit_steps(dtype):
             running.append(logs["loss"])
 
     model.compile(optimizer=TorchAdam(learning_rate=LEARNING_RATE), run_eagerly=True,
-                  loss=keras.losses.MeanSquaredError(dtype=dtype))
+                  loss=MeanSquaredError(dtype=dtype))
     model.fit(FixedBatches(), epochs=1, shuffle=False, verbose=0, callbacks=[RunningLoss()])
     keras_losses = [running[0]] + [(k + 1) * running[k] - k * running[k - 1] for k in range(1, TRAIN_STEPS)]
     assert np.allclose(keras_losses, torch_losses, rtol=1e-6, atol=0), (keras_losses, torch_losses)
