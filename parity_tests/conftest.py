@@ -2,6 +2,7 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported anywhere
+os.environ.setdefault("JAX_ENABLE_X64", "1")  # float64 cases under KERAS_BACKEND=jax (read when jax is imported)
 
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -40,16 +41,17 @@ def seeded_series(config, batch, seed=0):
     return np.random.default_rng(seed).standard_normal((batch, config["in_len"], config["data_dim"]))
 
 
-def torch_forward(model, x, dtype):
-    model = model.to(getattr(torch, dtype))
+def torch_forward(model, x, dtype, device="cpu"):
+    model = model.to(device="cuda" if device == "gpu" else "cpu", dtype=getattr(torch, dtype))
     with torch.no_grad():
-        return model(torch.from_numpy(np.asarray(x, dtype=dtype))).numpy()
+        return model(torch.from_numpy(np.asarray(x, dtype=dtype)).to(model.enc_pos_embedding.device)).cpu().numpy()
 
 
-def keras_forward(model, x):
+def keras_forward(model, x, device="cpu"):
     import keras
 
-    return keras.ops.convert_to_numpy(model(np.asarray(x, dtype=model.compute_dtype), training=False))
+    with keras.device(f"{device}:0"):
+        return keras.ops.convert_to_numpy(model(np.asarray(x, dtype=model.compute_dtype), training=False))
 
 
 def max_abs_diff(a, b):
@@ -112,8 +114,13 @@ def gpu_unavailable_reason():
 
 
 # CPU and GPU: the same cases; GPU ones are skipped (with the reason) where no GPU is visible.
-DEVICES = ["cpu", pytest.param("gpu", marks=pytest.mark.skipif(gpu_unavailable_reason() is not None,
-                                                                reason=str(gpu_unavailable_reason())))]
+GPU_UNAVAILABLE = gpu_unavailable_reason()
+DEVICES = ["cpu", pytest.param("gpu", marks=pytest.mark.skipif(GPU_UNAVAILABLE is not None,
+                                                                reason=str(GPU_UNAVAILABLE)))]
+if GPU_UNAVAILABLE is None:  # on a GPU machine, Keras may run any test there: no TF32 anywhere in the suite
+    from converter.parity import disable_tf32
+
+    disable_tf32()
 
 
 def run_cli(capfd, *argv):

@@ -24,8 +24,8 @@ from keras_model.optimizers import TorchAdam
 
 from conftest import CONFIG_B, DEVICES, record_parity, seeded_torch_model
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                                reason="gradients are taken with tf.GradientTape")
+pytestmark = pytest.mark.skipif(keras.backend.backend() not in ("tensorflow", "jax"),
+                                reason="gradients are taken with tf.GradientTape or jax.value_and_grad")
 LEARNING_RATE = 2.0 ** -10  # exact in float32, so Keras's float32 learning-rate variable cannot blur float64
 
 
@@ -37,12 +37,29 @@ def torch_gradients(torch_model, x, y, device):
     return loss.item(), {name: p.grad.detach().cpu().numpy() for name, p in torch_model.named_parameters()}
 
 
+def mse(prediction, y):
+    """Mean squared error as a sum over the count: ops.mean computes float64 in float32 on JAX (#23704)."""
+    return keras.ops.sum(keras.ops.square(prediction - y)) / y.size
+
+
 def keras_gradients(model, x, y):
+    """(loss, trainable variables, their gradients) of the MSE loss, with the backend's own autodiff."""
+    variables = model.trainable_variables
+    if keras.backend.backend() == "jax":
+        import jax
+
+        frozen = [v.value for v in model.non_trainable_variables]
+
+        def loss_of(trainable):
+            prediction, _ = model.stateless_call(trainable, frozen, x, training=True)
+            return mse(prediction, y)
+
+        loss, gradients = jax.value_and_grad(loss_of)([v.value for v in variables])
+        return float(loss), variables, gradients
     import tensorflow as tf
 
     with tf.GradientTape() as tape:
-        loss = keras.ops.mean(keras.ops.square(model(x, training=True) - y))
-    variables = model.trainable_variables
+        loss = mse(model(x, training=True), y)
     return float(loss), variables, tape.gradient(loss, variables)
 
 

@@ -43,17 +43,19 @@ def test_etth1_configuration_on_real_windows(etth1_windows, dtype, device):
     assert len(names) == len(set(names)) == len(torch_modules(torch_model))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name[:24] for f in FOLDERS])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_original_fixtures(folder, dtype):
+def test_original_fixtures(folder, dtype, device):
     args = json.loads((folder / "args.json").read_text())
     keys = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
             "e_layers", "dropout", "baseline")
     torch_model = reference_torch.Crossformer(**{k: args[k] for k in keys})
     torch_model.load_state_dict(torch.load(folder / "checkpoint.pth", weights_only=True), strict=True)
     x = np.load(folder / "expected.npz")["x"][:6]
-    report = layerwise_parity(torch_model, torch_to_keras(torch_model, dtype=dtype), x, dtype, batch=3)
-    assert_passes(report, folder.name[:16])
+    report = layerwise_parity(torch_model, torch_to_keras(torch_model, dtype=dtype), x, dtype, batch=3,
+                              device=device)
+    assert_passes(report, f"{folder.name[:16]} {device}")
 
 
 def test_a_module_without_keras_counterpart_fails(monkeypatch):

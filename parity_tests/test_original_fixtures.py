@@ -8,7 +8,7 @@ import torch
 import reference_torch
 from converter import tolerance_for, torch_to_keras
 
-from conftest import ORIGINAL_FIXTURES, keras_forward, max_abs_diff, record_parity, torch_forward
+from conftest import DEVICES, ORIGINAL_FIXTURES, keras_forward, max_abs_diff, record_parity, torch_forward
 
 MODEL_KEYS = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
               "e_layers", "dropout", "baseline")
@@ -30,18 +30,22 @@ def original(request):
     return folder.name, config, model.eval(), dict(np.load(folder / "expected.npz"))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_reference_torch_reproduces_original(original, dtype):
+def test_reference_torch_reproduces_original(original, dtype, device):
     name, _, model, expected = original
-    diff = max_abs_diff(torch_forward(model, expected["x"], dtype), expected["y32" if dtype == "float32" else "y64"])
-    record_parity(f"reference_torch vs original: {name[:16]}", dtype, len(expected["x"]), diff)
+    diff = max_abs_diff(torch_forward(model, expected["x"], dtype, device),
+                        expected["y32" if dtype == "float32" else "y64"])
+    record_parity(f"reference_torch vs original: {name[:16]} {device}", dtype, len(expected["x"]), diff)
     assert tolerance_for(dtype).passes(diff)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_keras_reproduces_original(original, dtype):
+def test_keras_reproduces_original(original, dtype, device):
     name, _, model, expected = original
-    keras_model = torch_to_keras(model, dtype=dtype)
-    diff = max_abs_diff(keras_forward(keras_model, expected["x"]), expected["y32" if dtype == "float32" else "y64"])
-    record_parity(f"keras vs original: {name[:16]}", dtype, len(expected["x"]), diff)
+    keras_model = torch_to_keras(model.cpu(), dtype=dtype)
+    diff = max_abs_diff(keras_forward(keras_model, expected["x"], device),
+                        expected["y32" if dtype == "float32" else "y64"])
+    record_parity(f"keras vs original: {name[:16]} {device}", dtype, len(expected["x"]), diff)
     assert tolerance_for(dtype).passes(diff), f"{name} {dtype}: max abs diff {diff:.3e}"

@@ -49,7 +49,7 @@ def test_saved_model_reloads_identically_in_a_fresh_process(tmp_path):
         x = seeded_series(config, batch).astype(dtype)
         np.save(path + ".x.npy", x)
         expected[path] = (keras_forward(model, x), model.get_config())
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     result = subprocess.run([sys.executable, "-c", FRESH_PROCESS, *expected], capture_output=True, text=True,
                             env=env, cwd=tmp_path, check=True)
     report = json.loads(result.stdout.strip().splitlines()[-1])

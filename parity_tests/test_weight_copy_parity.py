@@ -3,8 +3,8 @@ import pytest
 
 from converter import tolerance_for, torch_to_keras
 
-from conftest import (PARITY_CASES, keras_forward, max_abs_diff, record_parity, seeded_series, seeded_torch_model,
-                      torch_forward)
+from conftest import (DEVICES, PARITY_CASES, keras_forward, max_abs_diff, record_parity, seeded_series,
+                      seeded_torch_model, torch_forward)
 
 DTYPES = ("float32", "float64")
 
@@ -17,15 +17,16 @@ def models(request):
     return request.param, config, torch_model, keras_models
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch", [1, 7])
-def test_outputs_agree(models, dtype, batch):
+def test_outputs_agree(models, dtype, batch, device):
     name, config, torch_model, keras_models = models
     x = seeded_series(config, batch, seed=batch)
-    expected = torch_forward(torch_model, x, dtype)
-    got = keras_forward(keras_models[dtype], x)
+    expected = torch_forward(torch_model, x, dtype, device)
+    got = keras_forward(keras_models[dtype], x, device)
     assert got.shape == (batch, config["out_len"], config["data_dim"])
     assert str(got.dtype) == dtype
     diff = max_abs_diff(got, expected)
-    record_parity(name, dtype, batch, diff)
+    record_parity(name if device == "cpu" else f"{name} {device}", dtype, batch, diff)
     assert tolerance_for(dtype).passes(diff), f"{name} {dtype} batch {batch}: max abs diff {diff:.3e}"
