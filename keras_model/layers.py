@@ -30,11 +30,14 @@ def torch_linear(units, fan_in, name, dtype):
 
 
 def mean_in_dtype(x, axis):
-    """Mean over one axis (kept), computed in x's dtype.
+    """Mean over one axis (kept); a float64 mean is computed in float64.
 
     ops.mean computes in result_type(x.dtype, "float32"), i.e. in float32 for float64 inputs on JAX and torch
-    (keras-team/keras#23704); a sum divided by the count stays in x's dtype, as torch.mean does.
+    (keras-team/keras#23704); there a sum divided by the count stays in float64, as torch.mean does. Other dtypes
+    keep ops.mean (which sums half precision in float32).
     """
+    if keras.backend.standardize_dtype(x.dtype) != "float64":
+        return ops.mean(x, axis=axis, keepdims=True)
     return ops.sum(x, axis=axis, keepdims=True) / x.shape[axis]
 
 
@@ -42,16 +45,18 @@ def mean_in_dtype(x, axis):
 class LayerNormalization(layers.LayerNormalization):
     """Keras's LayerNormalization, kept in float64 when it computes in float64.
 
-    Normalises the last axis (nn.LayerNorm(d_model)), the only one the Crossformer normalises.
-
     ops.layer_normalization computes in backend.result_type(x.dtype, "float32"), which is float32 for float64
     inputs on every backend but TensorFlow (keras-team/keras#23704), so a float64 model on JAX would be
-    normalised in float32 (6e-8 off). In float64 this computes the same formula in float64; every other dtype
-    goes through Keras's own op unchanged.
+    normalised in float32 (6e-8 off). In float64 this computes the same formula in float64 for the plain
+    last-axis LayerNorm (nn.LayerNorm(d_model), the only one the Crossformer has); everything else goes
+    through Keras's own op unchanged.
     """
 
     def call(self, inputs):
-        if self.compute_dtype != "float64" or keras.backend.backend() == "tensorflow":
+        rank = len(inputs.shape)
+        plain_last_axis = ([axis % rank for axis in self.axis] == [rank - 1] and self.center and self.scale
+                           and not self.rms_scaling)
+        if self.compute_dtype != "float64" or keras.backend.backend() == "tensorflow" or not plain_last_axis:
             return super().call(inputs)
         centered = inputs - mean_in_dtype(inputs, -1)
         variance = mean_in_dtype(ops.square(centered), -1)

@@ -61,6 +61,16 @@ def test_float64_parity_on_torch_backend():
     assert all(tolerance_for("float64").passes(d["float64"]) for d in diffs.values()), diffs
 
 
+@pytest.mark.parametrize("backend", [JAX])
+def test_float64_on_jax_without_x64_is_refused(backend):
+    build = f"import keras_model; keras_model.Crossformer(**{CONFIG_B!r}, dtype='float64')"
+    env = dict(os.environ, KERAS_BACKEND=backend, JAX_ENABLE_X64="0",
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, "-c", build], capture_output=True, text=True, env=env, cwd=HERE)
+    assert result.returncode != 0
+    assert "ValueError: float64 is switched off on the jax backend" in result.stderr
+
+
 def test_float64_switched_off_in_the_backend_is_refused(monkeypatch):
     """JAX without JAX_ENABLE_X64 hands back float32 for float64: refused, not silently computed in float32."""
     convert = keras_model.model.ops.convert_to_tensor

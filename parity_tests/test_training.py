@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import keras_model
-from converter import torch_to_keras
+from converter import tolerance_for, torch_to_keras
 from converter.data import SeriesSplit, borders, load_split, read_series, split_sizes
 from converter.training import (OriginalEarlyStopping, batch_metrics, learning_rate_for, make_batches,
                                 weighted_metrics)
@@ -91,6 +91,20 @@ def test_fit_reports_the_exact_number_of_steps_including_the_partial_batch(tmp_p
     model.compile(optimizer=TorchAdam(1e-3), loss="mse", run_eagerly=True)
     model.fit(batches, epochs=1, verbose=0, callbacks=[Count()])
     assert steps[0] == len(batches) == math.ceil(len(split) / 32) and steps[1:] == list(range(len(batches)))
+
+
+def test_mean_squared_error_is_torch_mse_and_survives_saving(tmp_path):
+    rng = np.random.default_rng(4)
+    y, prediction = rng.standard_normal((2, 5, 4, 3))
+    for dtype in ("float32", "float64"):
+        got = float(MeanSquaredError(dtype=dtype)(y.astype(dtype), prediction.astype(dtype)))
+        want = torch.nn.functional.mse_loss(*(torch.from_numpy(a.astype(dtype)) for a in (prediction, y)))
+        assert tolerance_for(dtype).passes(abs(got - want.item())), (dtype, got, want.item())
+    model = keras_model.Crossformer(7, 24, 12, 6, 2, 2, 8, 8, 2, 1)
+    model.compile(optimizer=TorchAdam(1e-3), loss=MeanSquaredError(dtype="float64"))
+    model.save(tmp_path / "m.keras")
+    loss = keras.saving.load_model(tmp_path / "m.keras").loss
+    assert type(loss) is MeanSquaredError and loss.dtype == "float64"
 
 
 # ------------------------------------------------------------------------------------------- metrics
@@ -208,7 +222,6 @@ def test_training_parity_over_several_fit_steps(dtype):
     fit() runs eagerly here (the same ops; tracing the compiled step costs ~25 s per dtype on this machine);
     the compiled training path is exercised by the end-to-end test through `crossformer train`.
     """
-    from converter import tolerance_for
 
     config = dict(CONFIG_B, dropout=0.0)
     torch_model = seeded_torch_model(config).to(getattr(torch, dtype)).train()
