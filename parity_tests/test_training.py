@@ -102,6 +102,7 @@ def test_mean_squared_error_is_torch_mse_and_survives_saving(tmp_path):
         assert tolerance_for(dtype).passes(abs(got - want.item())), (dtype, got, want.item())
     model = keras_model.Crossformer(7, 24, 12, 6, 2, 2, 8, 8, 2, 1)
     model.compile(optimizer=TorchAdam(1e-3), loss=MeanSquaredError(dtype="float64"))
+    model.optimizer.build(model.trainable_variables)  # saved with its (empty) state, as after training
     model.save(tmp_path / "m.keras")
     loss = keras.saving.load_model(tmp_path / "m.keras").loss
     assert type(loss) is MeanSquaredError and loss.dtype == "float64"
