@@ -115,7 +115,9 @@ def convert(src, dst=None, config=None, overrides=None, force=False, verify=True
     if model_config["attention_mix"]:
         notes.append("pre-December-2023 attention (--legacy-mix): heads and positions mixed as that code did")
     if model_config["variant"] == "tslib":
-        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        from .parity import trainable_count
+
+        trainable = trainable_count(model)
         notes.append(f"the count includes the {report.parameters - trainable:,} sinusoid values (pe rows) Keras "
                      f"stores; {trainable:,} trainable parameters, as PyTorch counts them")
     if checkpoint.scale_statistic is not None:

@@ -10,8 +10,6 @@ from .data import NAMED_DATASETS, Scaler, dataset_defaults, load_split, read_ser
 from .errors import CheckpointError, ConfigError
 from .original_args import ORIGINAL_ARGUMENTS, ORIGINAL_MODEL_ARGUMENTS
 
-MODEL_ARGUMENTS = ORIGINAL_MODEL_ARGUMENTS
-
 
 def parse_split(text):
     """'0.7,0.1,0.2' or '8640,2880,2880' -> numbers (the original eval()s each part; this only parses)."""
@@ -60,7 +58,7 @@ def run_train(args, log=print):
     values, _ = read_series(csv_path)
     if values.shape[1] != options["data_dim"]:
         raise ConfigError(f"{csv_path} has {values.shape[1]} variables but --data_dim is {options['data_dim']}")
-    config = {key: options[key] for key in MODEL_ARGUMENTS}
+    config = {key: options[key] for key in ORIGINAL_MODEL_ARGUMENTS}
     try:
         keras_model.validate_and_derive(dict(config, attention_mix=False))
     except keras_model.InvalidConfigError as error:
@@ -73,7 +71,7 @@ def run_train(args, log=print):
         check_output(folder, args.force, folder=True)
         log(f">>>>>>>start training : {setting}>>>>>>>>>>>>>>>>>>>>>>>>>>")
         model = keras_model.Crossformer(**config, training_args={k: v for k, v in options.items()
-                                                                 if k not in MODEL_ARGUMENTS})
+                                                                 if k not in ORIGINAL_MODEL_ARGUMENTS})
         result = train(model, csv_path, options["data_split"], options["batch_size"], options["train_epochs"],
                        options["patience"], options["learning_rate"], options["lradj"], seed=args.seed + index,
                        verbose=args.verbose, log=log,

@@ -20,6 +20,7 @@ import torch
 import reference_torch
 from converter import tolerance_for, torch_to_keras
 from converter.weight_map import mapped_weights
+from keras_model.losses import MeanSquaredError
 from keras_model.optimizers import TorchAdam
 
 from conftest import CONFIG_B, DEVICES, record_parity, seeded_torch_model
@@ -38,8 +39,8 @@ def torch_gradients(torch_model, x, y, device):
 
 
 def mse(prediction, y):
-    """Mean squared error as a sum over the count: ops.mean computes float64 in float32 on JAX (#23704)."""
-    return keras.ops.sum(keras.ops.square(prediction - y)) / y.size
+    """nn.MSELoss in the prediction's dtype: keras_model's loss (Keras's own averages float64 in float32 on JAX)."""
+    return MeanSquaredError(dtype=keras.backend.standardize_dtype(prediction.dtype))(y, prediction)
 
 
 def keras_gradients(model, x, y):
