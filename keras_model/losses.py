@@ -2,7 +2,7 @@
 import keras
 from keras import ops
 
-from .layers import PACKAGE, mean_in_dtype
+from .numerics import PACKAGE, mean_in_dtype
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -1,18 +1,23 @@
-"""The Crossformer as a Keras 3 Model, mirroring reference_torch.Crossformer name for name (spec 1.11)."""
+"""The Crossformer as a Keras 3 Model, mirroring reference_torch.Crossformer name for name.
+
+The forward pass: docs/model.md#crossformer; the original is cross_models/cross_former.py.
+"""
 import warnings
 
 import keras
 import numpy as np
 from keras import initializers, ops
 
-from .config import validate_and_derive
-from .layers import PACKAGE, Decoder, DSWEmbedding, Encoder, mean_in_dtype, torch_layer_norm
+from .config import validate_and_derive, with_current_names
+from .decoder import Decoder
+from .embedding import DSWEmbedding
+from .encoder import Encoder
+from .numerics import PACKAGE, mean_in_dtype, torch_layer_norm
+from .scaling import ScaleStatistic
 
 # Keras (3.15) computes float64 ops.matmul (so Dense) in float32 on the torch backend (keras-team/keras#23704), so a
-# float64 model is float64 end to end only on these (on JAX with the float64 means and LayerNorm of layers.py).
+# float64 model is float64 end to end only on these (on JAX with the float64 means and LayerNorm of numerics.py).
 FLOAT64_EXACT_BACKENDS = ("tensorflow", "jax")
-ARGUMENTS = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
-             "e_layers", "dropout", "baseline", "attention_mix", "variant")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -21,10 +26,10 @@ class Crossformer(keras.Model):
 
     Input [batch, in_len, data_dim] -> forecast [batch, out_len, data_dim]. The model is built at construction,
     so its weights exist (and can be copied into) before the first call. ``dtype`` ("float32" or "float64", or
-    any Keras dtype policy) sets the variables' and computation's precision. ``attention_mix=True`` reproduces
-    checkpoints trained with the pre-December-2023 release (spec 1.3). ``variant="tslib"`` is
-    Time-Series-Library's Crossformer (spec 6: embedding without bias plus a sinusoid, input padded at the end,
-    the last out_len steps kept). ``device`` is accepted and ignored.
+    any Keras dtype policy) sets the variables' and computation's precision. ``legacy_mix=True`` reproduces
+    checkpoints trained with the release before December 2023 (docs/model.md#the-legacy-mix-attention).
+    ``variant="tslib"`` is Time-Series-Library's Crossformer (docs/model.md#time-series-library-variant).
+    ``device`` is accepted and ignored, as the original ignores it.
 
     ``scale_statistic`` ({"mean": [D], "std": [D]}, the training split's scaler) travels with the model through
     save/load; ``normalize`` / ``denormalize`` apply it as the original pipeline does. ``training_args`` keeps the
@@ -32,19 +37,19 @@ class Crossformer(keras.Model):
     """
 
     def __init__(self, data_dim, in_len, out_len, seg_len, win_size=4, factor=10, d_model=512, d_ff=1024, n_heads=8,
-                 e_layers=3, dropout=0.0, baseline=False, device=None, attention_mix=False, variant="original",
+                 e_layers=3, dropout=0.0, baseline=False, device=None, legacy_mix=False, variant="original",
                  scale_statistic=None, training_args=None, **kwargs):
         kwargs.setdefault("name", "crossformer")
         super().__init__(**kwargs)
         config = dict(data_dim=data_dim, in_len=in_len, out_len=out_len, seg_len=seg_len, win_size=win_size,
                       factor=factor, d_model=d_model, d_ff=d_ff, n_heads=n_heads, e_layers=e_layers, dropout=dropout,
-                      baseline=bool(baseline), attention_mix=bool(attention_mix), variant=variant)
+                      baseline=bool(baseline), legacy_mix=bool(legacy_mix), variant=variant)
         self.derived = validate_and_derive(config)
         self.crossformer_config = config
         for name, value in config.items():
             setattr(self, name, value)
         self.merge_win = win_size
-        self._scale_statistic = _checked_scale_statistic(scale_statistic, data_dim)
+        self.scale_statistic = scale_statistic
         self.training_args = dict(training_args) if training_args else None
         self.pad_in_len = self.derived["pad_in_len"]
         self.pad_out_len = self.derived["pad_out_len"]
@@ -53,14 +58,16 @@ class Crossformer(keras.Model):
         policy = self.dtype_policy
         if policy.compute_dtype == "float64":
             _check_float64_backend()
-        mix = self.attention_mix
-        self.enc_value_embedding = DSWEmbedding(seg_len, d_model, variant, self.derived["in_seg_num"],
-                                                name="enc_value_embedding", dtype=policy)
+        shared = dict(d_model=d_model, n_heads=n_heads, d_ff=d_ff, dropout=dropout, factor=factor,
+                      legacy_mix=self.legacy_mix, dtype=policy)
+        self.enc_value_embedding = DSWEmbedding(seg_len=seg_len, d_model=d_model, variant=variant,
+                                                seg_num=self.derived["in_seg_num"], name="enc_value_embedding",
+                                                dtype=policy)
         self.pre_norm = torch_layer_norm("pre_norm", policy)
-        self.encoder = Encoder(self.derived["block_seg_nums"], win_size, d_model, n_heads, d_ff, dropout, factor, mix,
-                               name="encoder", dtype=policy)
-        self.decoder = Decoder(seg_len, e_layers + 1, d_model, n_heads, d_ff, dropout, self.derived["out_seg_num"],
-                               factor, mix, name="decoder", dtype=policy)
+        self.encoder = Encoder(block_seg_nums=self.derived["block_seg_nums"], win_size=win_size, block_depth=1,
+                               name="encoder", **shared)
+        self.decoder = Decoder(seg_len=seg_len, d_layers=e_layers + 1, out_seg_num=self.derived["out_seg_num"],
+                               name="decoder", **shared)
         self.build((None, in_len, data_dim))
 
     def build(self, input_shape):
@@ -110,19 +117,24 @@ class Crossformer(keras.Model):
     @property
     def scale_statistic(self):
         """{"mean": float64 array [D], "std": float64 array [D]} of the training data, or None."""
-        if self._scale_statistic is None:
-            return None
-        return {key: value.copy() for key, value in self._scale_statistic.items()}
+        return None if self._scale_statistic is None else self._scale_statistic.as_dict()
+
+    @scale_statistic.setter
+    def scale_statistic(self, statistic):
+        """Set from a {"mean", "std"} dict or a ScaleStatistic (None clears it); shapes must be [data_dim]."""
+        if statistic is not None and not isinstance(statistic, ScaleStatistic):
+            statistic = ScaleStatistic.from_dict(statistic, self.data_dim)
+        elif statistic is not None and statistic.mean.shape != (self.data_dim,):
+            raise ValueError(f"scale_statistic has shape {statistic.mean.shape}, expected ({self.data_dim},)")
+        self._scale_statistic = statistic
 
     def normalize(self, series):
         """(series - mean) / std over the last (variable) axis, as the original's StandardScaler.transform."""
-        statistic = self._require_scale_statistic()
-        return (np.asarray(series, np.float64) - statistic["mean"]) / statistic["std"]
+        return self._require_scale_statistic().normalize(series)
 
     def denormalize(self, series):
         """series * std + mean: forecasts back to the data's original scale (the original's inverse_transform)."""
-        statistic = self._require_scale_statistic()
-        return np.asarray(series, np.float64) * statistic["std"] + statistic["mean"]
+        return self._require_scale_statistic().denormalize(series)
 
     def _require_scale_statistic(self):
         if self._scale_statistic is None:
@@ -133,12 +145,12 @@ class Crossformer(keras.Model):
         extra = {"training_args": self.training_args}
         if self._scale_statistic is not None:
             # Python floats serialise to JSON exactly (shortest round-trip repr), so float64 survives save/load.
-            extra["scale_statistic"] = {key: value.tolist() for key, value in self._scale_statistic.items()}
+            extra["scale_statistic"] = self._scale_statistic.as_lists()
         return {**super().get_config(), **self.crossformer_config, **extra}
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        return cls(**with_current_names(config))  # .keras files of version 0.1 say attention_mix
 
 
 def _check_float64_backend():
@@ -152,14 +164,3 @@ def _check_float64_backend():
                       f"there (keras-team/keras#23704); use the {' or '.join(FLOAT64_EXACT_BACKENDS)} backend "
                       "for float64 precision", stacklevel=3)
 
-
-def _checked_scale_statistic(statistic, data_dim):
-    if statistic is None:
-        return None
-    checked = {}
-    for key in ("mean", "std"):
-        value = np.asarray(statistic[key], dtype=np.float64)
-        if value.shape != (data_dim,):
-            raise ValueError(f"scale_statistic {key} has shape {value.shape}, expected ({data_dim},) for data_dim")
-        checked[key] = value
-    return checked

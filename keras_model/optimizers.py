@@ -2,7 +2,7 @@
 import keras
 from keras import ops
 
-from .layers import PACKAGE
+from .numerics import PACKAGE
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
