@@ -1,7 +1,8 @@
 """Lengths the Crossformer derives from its arguments, and the configurations it cannot run.
 
-Pure Python. The Keras port keeps its own independent copy of these rules (keras_model/config.py);
-the test suite checks that both accept and reject the same configurations.
+Pure Python; the rules are described in docs/model.md (Notation and shapes; Configurations the original cannot
+run). The Keras port keeps its own independent implementation of them (keras_model/config.py), on purpose:
+each model must stand on its own, and the test suite checks that both accept, reject and derive alike.
 """
 import numbers
 
@@ -25,7 +26,7 @@ def _require_int(name, value, minimum):
 
 
 class CrossformerGeometry:
-    """Padded lengths and segment counts of every stage (spec 1.6-1.11), validated."""
+    """Padded lengths and segment counts of every stage, validated."""
 
     def __init__(self, data_dim, in_len, out_len, seg_len, win_size, factor, d_model, d_ff, n_heads, e_layers,
                  dropout=0.0, baseline=False, variant="original"):
@@ -60,7 +61,7 @@ class CrossformerGeometry:
             if win_size > 1:
                 pad = (win_size - seg_num % win_size) % win_size
                 if pad > seg_num:
-                    # The original's torch.cat of x[:, :, -pad:] would be short and raise (spec 1.6, quirk 5).
+                    # The original's torch.cat of x[:, :, -pad:] would be short and raise (SegMerging).
                     raise InvalidConfigError(
                         f"encoder block {len(self.block_seg_nums)} must merge {seg_num} segment(s) with "
                         f"win_size={win_size}, which needs {pad} re-appended segments but only {seg_num} exist "
