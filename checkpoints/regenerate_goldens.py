@@ -34,10 +34,11 @@ CASES = {
     # one-step segments, no merging, a single head and router
     "seg1_win1": (dict(data_dim=2, in_len=6, out_len=3, seg_len=1, win_size=1, factor=1, d_model=8, d_ff=8,
                        n_heads=1, e_layers=2), 2),
-    # the pre-December-2023 release's head-mixing attention (spec 1.3)
+    # the pre-December-2023 release's head-mixing attention (docs/model.md#the-legacy-mix-attention)
     "legacy_mix": (dict(data_dim=3, in_len=30, out_len=10, seg_len=4, win_size=2, factor=2, d_model=12, d_ff=12,
-                        n_heads=3, e_layers=2, attention_mix=True), 2),
-    # Time-Series-Library's variant with lengths that are not multiples of its seg_len 12 (spec 6)
+                        n_heads=3, e_layers=2, legacy_mix=True), 2),
+    # Time-Series-Library's variant (docs/model.md#time-series-library-variant) with lengths that are not
+    # multiples of its seg_len 12
     "tslib": (dict(data_dim=3, in_len=40, out_len=14, seg_len=12, win_size=2, factor=3, d_model=8, d_ff=8,
                    n_heads=2, e_layers=2, variant="tslib"), 2),
 }

@@ -1,17 +1,27 @@
-"""The bridge between reference_torch and keras_model: checkpoints, weight map, CLI and parity engine.
+"""The only bridge between reference_torch and keras_model.
 
-Exports are imported on first use, so `crossformer --help` (and the CLI's start-up) need not load TensorFlow.
+checkpoint_files (safe reading of .pth/.safetensors/args.json/scale_statistic.pkl/.keras) ->
+configuration (what the files, flags and tensor shapes say the model is) -> weight_map (state_dict keys <->
+Keras variables, by a rule on names) -> bridge (whole models both ways) -> conversion (verified convert and
+export_torch); parity/ (tolerance policy, capture, layer-by-layer engine, report, parameter summary).
+
+Exports are imported on first use, so the command line's start-up (and `crossformer --help`) need not load
+TensorFlow or PyTorch.
 """
 import importlib
 
 _EXPORTS = {
-    "load_checkpoint": "checkpoint", "read_checkpoint": "checkpoint",
+    "read_checkpoint": "checkpoint_files", "load_keras_crossformer": "checkpoint_files",
+    "load_checkpoint": "configuration", "resolve_config": "configuration",
     "convert": "conversion", "export_torch": "conversion",
-    "config_of": "bridge", "keras_to_torch": "bridge", "torch_to_keras": "bridge",
-    "TOLERANCES": "tolerances", "Tolerance": "tolerances", "diff_stats": "tolerances", "tolerance_for": "tolerances",
+    "config_of": "bridge", "keras_to_torch": "bridge", "reference_model": "bridge", "torch_to_keras": "bridge",
+    "TOLERANCES": "parity.tolerances", "Tolerance": "parity.tolerances", "diff_stats": "parity.tolerances",
+    "tolerance_for": "parity.tolerances",
+    "layerwise_parity": "parity.engine", "disable_tf32": "precision",
     "WeightMapError": "weight_map", "keras_to_state_dict": "weight_map", "load_state_dict_into_keras": "weight_map",
     "mapped_weights": "weight_map",
-    "CheckpointError": "errors", "ConfigError": "errors", "CrossformerInputError": "errors", "OutputError": "errors",
+    "CheckpointError": "errors", "ConfigError": "errors", "CrossformerInputError": "errors", "DataError": "errors",
+    "OutputError": "errors",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -7,12 +7,17 @@ import reference_torch
 
 from .weight_map import keras_to_state_dict, load_state_dict_into_keras
 
-MODEL_ARGUMENTS = keras_model.ARGUMENTS  # constructor arguments shared by both models
-
 
 def config_of(model):
     """The constructor arguments of a reference_torch or keras_model Crossformer, as a plain dict."""
-    return {name: model.crossformer_config[name] for name in MODEL_ARGUMENTS}
+    return {name: model.crossformer_config[name] for name in keras_model.MODEL_ARGUMENTS}
+
+
+def reference_model(config, weights, dtype="float32"):
+    """reference_torch built from a configuration and numpy weights (strict load), in eval mode."""
+    model = reference_torch.Crossformer(**config)
+    model.load_state_dict({key: torch.from_numpy(np.asarray(value)) for key, value in weights.items()}, strict=True)
+    return model.to(getattr(torch, dtype)).eval()
 
 
 def torch_to_keras(source, config=None, dtype="float32"):
@@ -33,17 +38,8 @@ def torch_to_keras(source, config=None, dtype="float32"):
 
 
 def keras_to_torch(model, dtype=torch.float32):
-    """A reference_torch.Crossformer (eval mode) holding the Keras model's weights, loaded strictly.
-
-    A buffer the Keras model keeps only the used rows of (TSLib's pe) is written back into the full table
-    that reference_torch computes, so the state_dict has the shapes Time-Series-Library expects."""
+    """A reference_torch.Crossformer (eval mode) holding the Keras model's weights, loaded strictly."""
     torch_model = reference_torch.Crossformer(**config_of(model)).to(dtype)  # load in the target precision
-    full = torch_model.state_dict()
-    state = {}
-    for key, value in keras_to_state_dict(model).items():
-        value = torch.from_numpy(value)
-        if value.shape != full[key].shape and key.endswith(".pe"):
-            value = torch.cat((value, full[key][:, value.shape[1]:]), dim=1)
-        state[key] = value
-    torch_model.load_state_dict(state, strict=True)
+    state = keras_to_state_dict(model, full_buffers=torch_model.state_dict())
+    torch_model.load_state_dict({key: torch.from_numpy(value) for key, value in state.items()}, strict=True)
     return torch_model.eval()

@@ -9,14 +9,14 @@ import numpy as np
 import torch
 
 import keras_model
-import reference_torch
 
 from .atomic import atomic_write, atomic_write_folder, check_output
-from .bridge import config_of, keras_to_torch
-from .checkpoint import MODEL_KEYS, checkpoint_config, read_checkpoint
-from .errors import CheckpointError, OutputError
+from .bridge import config_of, keras_to_torch, reference_model
+from .checkpoint_files import load_keras_crossformer, read_checkpoint
+from .configuration import checkpoint_config
+from .errors import OutputError
 from .original_args import ORIGINAL_DEFAULTS
-from .tolerances import diff_stats, tolerance_for
+from .parity.tolerances import diff_stats, tolerance_for
 from .weight_map import load_state_dict_into_keras
 
 VERIFY_BATCHES = (1, 4, 16)  # several batch sizes, so batch-order bugs (router tiling) cannot hide
@@ -64,18 +64,11 @@ class ConversionReport:
 
 
 # ------------------------------------------------------------------------------------------ convert
-def reference_model(config, weights, dtype="float32"):
-    """reference_torch built from numpy weights (strict load), in eval mode."""
-    model = reference_torch.Crossformer(**config)
-    model.load_state_dict({key: torch.from_numpy(np.asarray(value)) for key, value in weights.items()}, strict=True)
-    return model.to(getattr(torch, dtype)).eval()
-
-
 def verify_conversion(model, weights, config, dtype="float32", batches=VERIFY_BATCHES, seed=0):
     """Run reference_torch (same weights) and the Keras model on seeded series; the worst diffs over all batches."""
     import keras
 
-    from .parity import disable_tf32
+    from .precision import disable_tf32
 
     disable_tf32()  # on a GPU, TF32 matmuls would move float32 results by ~1e-3
     torch_model = reference_model(config, weights, dtype)
@@ -93,10 +86,14 @@ def verify_conversion(model, weights, config, dtype="float32", batches=VERIFY_BA
 
 def convert(src, dst=None, config=None, overrides=None, force=False, verify=True, allow_nonfinite=False,
             dtype="float32"):
-    """Convert a checkpoint folder or weights file to a .keras file; returns a ConversionReport.
+    """Convert a checkpoint folder or weights file to a .keras file; returns a ConversionReport (resolved config,
+    parameter and tensor counts, notes, the verification, the converted model, the written path).
 
+    ``config`` (an args.json-style dict or path) replaces the folder's args.json; ``overrides`` are model
+    arguments stated as flags ({"n_heads": 4, "legacy_mix": True}); ``dtype`` is the Keras model's precision.
     With ``verify`` (default) the conversion is checked against reference_torch before anything is written;
     a failed check writes nothing (report.verify.passed is False). ``dst=None`` converts without writing.
+    Bad input raises a CrossformerInputError (CheckpointError, ConfigError, OutputError) naming the problem.
     """
     start = time.perf_counter()
     if dst is not None:
@@ -106,16 +103,16 @@ def convert(src, dst=None, config=None, overrides=None, force=False, verify=True
     model_config = checkpoint_config(checkpoint, config, overrides, notes)
     training_args = None
     if checkpoint.args:
-        training_args = {k: v for k, v in checkpoint.args.items() if k not in MODEL_KEYS}
+        training_args = {k: v for k, v in checkpoint.args.items() if k not in keras_model.MODEL_ARGUMENTS}
     model = keras_model.Crossformer(**model_config, dtype=dtype, scale_statistic=checkpoint.scale_statistic,
                                     training_args=training_args)
     load_state_dict_into_keras(model, checkpoint.weights)
     report = ConversionReport(model_config, model.count_params(), len(checkpoint.weights), 0.0, notes=notes,
                               model=model)
-    if model_config["attention_mix"]:
+    if model_config["legacy_mix"]:
         notes.append("pre-December-2023 attention (--legacy-mix): heads and positions mixed as that code did")
     if model_config["variant"] == "tslib":
-        from .parity import trainable_count
+        from .parity.summary import trainable_count
 
         trainable = trainable_count(model)
         notes.append(f"the count includes the {report.parameters - trainable:,} sinusoid values (pe rows) Keras "
@@ -132,32 +129,14 @@ def convert(src, dst=None, config=None, overrides=None, force=False, verify=True
 
 
 # ----------------------------------------------------------------------------------------- export
-def load_keras_crossformer(path):
-    """A .keras file holding a keras_model.Crossformer (safe_mode: no lambdas are deserialised)."""
-    import keras
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file" if not path.exists() else f"{path} is not a file")
-    try:
-        # compile=False: parity, export and inference need no optimizer state (and it is not read at all).
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as error:
-        first_line = str(error).splitlines()[0][:160] if str(error) else ""
-        raise CheckpointError(f"{path} is not a readable .keras model ({type(error).__name__}: {first_line})") from None
-    if not isinstance(model, keras_model.Crossformer):
-        raise CheckpointError(f"{path} holds a {type(model).__name__}, not a keras_model.Crossformer")
-    return model
-
-
-def original_args(model):
+def args_json_for(model):
     """args.json as the original writes it: every CLI key in its order, the model's values for model keys."""
     args = dict(EXPORT_ARGS_DEFAULTS)
     args.update({k: v for k, v in (model.training_args or {}).items()})
     config = config_of(model)
-    args.update({k: config[k] for k in MODEL_KEYS if k not in ("attention_mix", "variant")})
-    if config["attention_mix"]:
-        args["attention_mix"] = True
+    args.update({k: config[k] for k in keras_model.ORIGINAL_MODEL_ARGUMENTS})
+    if config["legacy_mix"]:
+        args["legacy_mix"] = True
     return args
 
 
@@ -176,7 +155,7 @@ def export_torch(model_path, dst, folder=False, force=False):
 
     def write_folder(tmp):
         torch.save(state, tmp / "checkpoint.pth")
-        (tmp / "args.json").write_text(json.dumps(original_args(model), indent=True))
+        (tmp / "args.json").write_text(json.dumps(args_json_for(model), indent=True))
         if model.scale_statistic is not None:
             # Protocol 4: what the original's Python 3.7 pickle.dump wrote, readable by every Python since 3.4.
             (tmp / "scale_statistic.pkl").write_bytes(pickle.dumps(model.scale_statistic, protocol=4))

@@ -1,7 +1,8 @@
-"""The original main_crossformer.py command line (spec 3.1): every argument, in args.json order, with its
-default. `crossformer train` takes them; `export-torch --folder` writes args.json with them."""
+"""The original main_crossformer.py command line (docs/pipeline.md#command-line-and-argsjson): every argument,
+in args.json order, with its default. `crossformer train` takes them; `export-torch --folder` writes args.json
+with them."""
 
-FLAG, BOOL_VALUE = "flag", "bool-value"  # store_true, and the original's `type=bool` --use_gpu
+STORE_TRUE, BOOL_VALUE = "store_true", "bool-value"  # a switch, and the original's `type=bool` --use_gpu
 ORIGINAL_ARGUMENTS = [  # (name, type, default, help)
     ("data", str, "ETTh1", "dataset name (ETTh1, ETTm1, WTH, ECL, ILI, Traffic set file, D and split) or custom"),
     ("root_path", str, "./datasets/", "folder of the data file"),
@@ -19,7 +20,7 @@ ORIGINAL_ARGUMENTS = [  # (name, type, default, help)
     ("n_heads", int, 4, "heads"),
     ("e_layers", int, 3, "encoder layers"),
     ("dropout", float, 0.2, "dropout"),
-    ("baseline", FLAG, False, "add the input's per-series mean to the forecast"),
+    ("baseline", STORE_TRUE, False, "add the input's per-series mean to the forecast"),
     ("num_workers", int, 0, "accepted for compatibility (batches are built in-process)"),
     ("batch_size", int, 32, "batch size"),
     ("train_epochs", int, 20, "epochs at most"),
@@ -27,13 +28,10 @@ ORIGINAL_ARGUMENTS = [  # (name, type, default, help)
     ("learning_rate", float, 1e-4, "initial learning rate"),
     ("lradj", str, "type1", "learning-rate schedule: type1, type2 or fixed"),
     ("itr", int, 1, "repeated runs"),
-    ("save_pred", FLAG, False, "accepted for compatibility"),
+    ("save_pred", STORE_TRUE, False, "accepted for compatibility"),
     ("use_gpu", BOOL_VALUE, False, "accepted for compatibility (Keras picks its devices itself)"),
     ("gpu", int, 0, "accepted for compatibility"),
-    ("use_multi_gpu", FLAG, False, "accepted for compatibility"),
+    ("use_multi_gpu", STORE_TRUE, False, "accepted for compatibility"),
     ("devices", str, "0,1,2,3", "accepted for compatibility"),
 ]
 ORIGINAL_DEFAULTS = {name: default for name, _, default, _ in ORIGINAL_ARGUMENTS}
-# The model's arguments among them (the original release's Crossformer signature).
-ORIGINAL_MODEL_ARGUMENTS = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff",
-                            "n_heads", "e_layers", "dropout", "baseline")

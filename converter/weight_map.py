@@ -109,10 +109,19 @@ def load_state_dict_into_keras(keras_model, state_dict):
     return keras_model
 
 
-def keras_to_state_dict(keras_model):
-    """The Keras model's weights as {state_dict key: numpy array in PyTorch layout}."""
+def keras_to_state_dict(keras_model, full_buffers=None):
+    """The Keras model's weights as {state_dict key: numpy array in PyTorch layout}.
+
+    A buffer the Keras model keeps only the first rows of (TSLib's pe) is returned as those rows, unless
+    ``full_buffers`` ({key: array-like of the full PyTorch shape}) supplies the rest: then the state_dict has
+    the shapes the PyTorch model (and Time-Series-Library) expects."""
     state = {}
     for key, weight in mapped_weights(keras_model).items():
         value = np.asarray(weight.variable.numpy() if hasattr(weight.variable, "numpy") else weight.variable)
-        state[key] = np.ascontiguousarray(value.T if weight.transpose else value)
+        value = value.T if weight.transpose else value
+        if weight.buffer_prefix and full_buffers is not None and key in full_buffers:
+            full = np.array(full_buffers[key], dtype=value.dtype)
+            full[:, :value.shape[1]] = value
+            value = full
+        state[key] = np.ascontiguousarray(value)
     return state
