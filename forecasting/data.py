@@ -1,4 +1,5 @@
-"""The original pipeline's data semantics (spec 3.3: data/data_loader.py, Dataset_MTS).
+"""The original pipeline's data semantics (docs/pipeline.md#data-splits-scaler-windows; the original is
+data/data_loader.py, Dataset_MTS).
 
 CSV with the first (date) column dropped and every other column a variable; split borders so that validation
 and test inputs start in_len before their block; a scaler fit on the training rows (population std, ddof=0)
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from converter.errors import ConfigError, DataError
+from keras_model.scaling import ScaleStatistic
 
 # --data names the original knows: file, variables, split (counts, or ratios when <= 1).
 NAMED_DATASETS = {
@@ -22,7 +24,7 @@ NAMED_DATASETS = {
     "Traffic": ("traffic.csv", 862, (0.7, 0.1, 0.2)),
 }
 DEFAULT_SPLIT = (0.7, 0.1, 0.2)
-FLAGS = {"train": 0, "val": 1, "test": 2}
+SPLIT_PARTS = {"train": 0, "val": 1, "test": 2}  # the original's flag argument of Dataset_MTS
 
 
 def read_table(path):
@@ -56,8 +58,33 @@ def read_series(path):
     return values, names
 
 
+def parse_split(text):
+    """'0.7,0.1,0.2' or '8640,2880,2880' -> numbers (the original eval()s each part; this only parses)."""
+    parts = [part.strip() for part in str(text).split(",")]
+    try:
+        values = [int(p) if p.lstrip("-").isdigit() else float(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"--data_split {text!r}: expected three numbers, ratios or row counts") from None
+    if len(values) != 3 or min(values) < 0:
+        raise ConfigError(f"--data_split {text!r}: expected three non-negative numbers")
+    return values
+
+
+def resolve_split(data_split=None, dataset=None, csv_path=None):
+    """The split a job uses: ``data_split`` when given (text such as '0.7,0.1,0.2' or a sequence), else the
+    named dataset's, else the one the original uses for a file of this name, else 0.7/0.1/0.2."""
+    if data_split is not None and data_split != "":
+        return parse_split(data_split) if isinstance(data_split, str) else list(data_split)
+    if dataset in NAMED_DATASETS:
+        return list(NAMED_DATASETS[dataset][2])
+    for file_name, _, split in NAMED_DATASETS.values():
+        if csv_path is not None and Path(csv_path).name == file_name:
+            return list(split)
+    return list(DEFAULT_SPLIT)
+
+
 def split_sizes(n_rows, data_split):
-    """(train, val, test) row counts: absolute counts if the first entry is > 1, else ratios (spec 3.3)."""
+    """(train, val, test) row counts: absolute counts if the first entry is > 1, else ratios."""
     if data_split[0] > 1:
         sizes = tuple(int(v) for v in data_split)
     else:
@@ -74,27 +101,6 @@ def borders(n_rows, in_len, data_split):
     starts = [0, train - in_len, train + val - in_len]
     ends = [train, train + val, train + val + test]
     return list(zip(starts, ends))
-
-
-@dataclass
-class Scaler:
-    """StandardScaler of the original: mean and population std (ddof=0, no epsilon) of the training rows."""
-
-    mean: np.ndarray
-    std: np.ndarray
-
-    @classmethod
-    def fit(cls, train_rows):
-        return cls(train_rows.mean(0), train_rows.std(0))
-
-    def transform(self, values):
-        return (values - self.mean) / self.std
-
-    def inverse_transform(self, values):
-        return values * self.std + self.mean
-
-    def as_dict(self):
-        return {"mean": self.mean, "std": self.std}
 
 
 @dataclass
@@ -122,28 +128,38 @@ class SeriesSplit:
         return self.values[index + np.arange(self.in_len)], self.values[index + self.in_len + np.arange(self.out_len)]
 
 
-def load_split(path, flag, in_len, out_len, data_split=DEFAULT_SPLIT, scale_statistic=None):
-    """(SeriesSplit, Scaler) for 'train' / 'val' / 'test' of a CSV, as Dataset_MTS builds it.
+def load_split(path, part, in_len, out_len, data_split=DEFAULT_SPLIT, scale_statistic=None):
+    """(SeriesSplit, ScaleStatistic) for the 'train' / 'val' / 'test' part of a CSV, as Dataset_MTS builds it.
 
     With ``scale_statistic`` (a {'mean', 'std'} dict, e.g. a checkpoint's) the scaler is not refit."""
     values, _ = read_series(path)
     (train_start, train_end), *_ = blocks = borders(len(values), in_len, data_split)
     if scale_statistic is not None:
-        scaler = Scaler(np.asarray(scale_statistic["mean"], np.float64), np.asarray(scale_statistic["std"], np.float64))
+        scaler = ScaleStatistic(np.asarray(scale_statistic["mean"], np.float64),
+                                np.asarray(scale_statistic["std"], np.float64))
         if scaler.mean.shape != (values.shape[1],):
             raise ConfigError(f"the scale statistic has {scaler.mean.shape[0]} variables but {path} has "
                               f"{values.shape[1]}")
     else:
-        scaler = Scaler.fit(values[train_start:train_end])
-    start, end = blocks[FLAGS[flag]]
+        scaler = ScaleStatistic.fit(values[train_start:train_end])
+    start, end = blocks[SPLIT_PARTS[part]]
     if start < 0:
         raise ConfigError(f"in_len={in_len} is longer than the training block ({blocks[0][1]} rows)")
-    return SeriesSplit(scaler.transform(values)[start:end], in_len, out_len), scaler
+    return SeriesSplit(scaler.normalize(values)[start:end], in_len, out_len), scaler
 
 
-def dataset_defaults(path):
-    """The split the original uses for a file it knows by name (ETTh1.csv -> [8640, 2880, 2880]), else 0.7/0.1/0.2."""
-    for file_name, _, split in NAMED_DATASETS.values():
-        if Path(path).name == file_name:
-            return split
-    return DEFAULT_SPLIT
+def check_variable_count(found, data_dim, source, expected_by="the model has"):
+    """ConfigError when data with ``found`` variables does not fit a model of ``data_dim`` variables."""
+    if found != data_dim:
+        raise ConfigError(f"{source} has {found} variables but {expected_by} {data_dim}")
+
+
+def first_test_windows(csv_path, model_config, count, data_split, scale_statistic=None):
+    """The inputs x [count, in_len, D] of the first ``count`` test windows of a CSV, normalised as the
+    original pipeline does (with ``scale_statistic`` when given, else fit on the training rows)."""
+    split, _ = load_split(csv_path, "test", model_config["in_len"], model_config["out_len"], data_split,
+                          scale_statistic)
+    check_variable_count(split.values.shape[1], model_config["data_dim"], csv_path)
+    if len(split) < count:
+        raise ConfigError(f"{csv_path} has {len(split)} test windows, fewer than --samples {count}")
+    return split.windows(0, count)[0]
