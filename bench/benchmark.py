@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ETTH1 = dict(data_dim=7, in_len=168, out_len=24, seg_len=6, win_size=2, factor=10, d_model=256, d_ff=512, n_heads=4,
-             e_layers=3, dropout=0.0)
 VARIANTS = ("torch", "keras-eager", "keras-compiled", "keras-xla")
 
 
@@ -46,12 +44,14 @@ def measure(variant, batch, repeats):
     import numpy as np
     import torch
 
-    from reference_torch.testing import perturbed_model
+    from reference_torch.testing import ETTH1_CONFIGURATION, perturbed_model
+
+    config = dict(ETTH1_CONFIGURATION, dropout=0.0)
 
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, ETTH1["in_len"], ETTH1["data_dim"])).astype("float32")
-    y = rng.standard_normal((batch, ETTH1["out_len"], ETTH1["data_dim"])).astype("float32")
-    torch_model = perturbed_model(ETTH1)
+    x = rng.standard_normal((batch, config["in_len"], config["data_dim"])).astype("float32")
+    y = rng.standard_normal((batch, config["out_len"], config["data_dim"])).astype("float32")
+    torch_model = perturbed_model(config)
     result = {"variant": variant}
     if variant == "torch":
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)

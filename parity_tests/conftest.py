@@ -11,15 +11,22 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from reference_torch.testing import ETTH1_CONFIGURATION  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 ORIGINAL_FIXTURES = SHARED / "fixtures" / "original"
+# Checkpoint folders written by the original release (their README in ../shared/fixtures says what each covers).
+ORIGINAL_FOLDERS = sorted(path for path in ORIGINAL_FIXTURES.glob("*") if (path / "checkpoint.pth").is_file())
+ETTH1_FOLDER = ORIGINAL_FIXTURES / "Crossformer_ETTh1_il96_ol24_sl12_win2_fa10_dm64_nh2_el3_itr0"  # trained 1 epoch
+CONFIG_B_FOLDER = ORIGINAL_FIXTURES / "config_b_random"
+ETTH1_CSV = SHARED / "data" / "ETT-small" / "ETTh1.csv"
+ETTH1_SPLIT = (8640, 2880, 2880)  # the original's split of ETTh1 (row counts)
 
-ETTH1 = dict(data_dim=7, in_len=168, out_len=24, seg_len=6, win_size=2, factor=10, d_model=256, d_ff=512, n_heads=4,
-             e_layers=3)
+ETTH1 = ETTH1_CONFIGURATION
 CONFIG_B = dict(data_dim=3, in_len=50, out_len=13, seg_len=4, win_size=3, factor=3, d_model=32, d_ff=64, n_heads=2,
                 e_layers=2)
-# The configurations every weight-copy parity test runs on (issue 2's list).
+# The configurations every weight-copy parity test runs on.
 PARITY_CASES = {
     "etth1": ETTH1,
     "config_b": CONFIG_B,
@@ -35,6 +42,17 @@ def seeded_torch_model(config, seed=0):
     from reference_torch.testing import perturbed_model
 
     return perturbed_model(config, seed)
+
+
+def original_reference_model(folder):
+    """reference_torch built from an original folder's args.json, loaded strictly from its checkpoint.pth."""
+    import reference_torch
+    from keras_model.config import ORIGINAL_MODEL_ARGUMENTS
+
+    args = json.loads((folder / "args.json").read_text())
+    model = reference_torch.Crossformer(**{key: args[key] for key in ORIGINAL_MODEL_ARGUMENTS})
+    model.load_state_dict(torch.load(folder / "checkpoint.pth", map_location="cpu", weights_only=True), strict=True)
+    return model.eval()
 
 
 def seeded_series(config, batch, seed=0):
@@ -125,7 +143,7 @@ if GPU_UNAVAILABLE is None:  # on a GPU machine, Keras may run any test there: n
 
 def run_cli(capfd, *argv):
     """Run `crossformer ARGV...` in-process; (exit code, stdout, stderr) as captured at the file descriptors."""
-    from converter.cli import main
+    from crossformer.main import main
 
     code = main([str(a) for a in argv])
     out, err = capfd.readouterr()

@@ -1,4 +1,4 @@
-"""The small configurations agree with reference_torch on the torch and JAX backends too (issue 2).
+"""The small configurations agree with reference_torch on the torch and JAX backends too.
 
 Each backend runs in its own process (KERAS_BACKEND is read once, at import). float64 is exact on the
 TensorFlow and JAX backends (on JAX thanks to keras_model's own float64 mean and LayerNorm: Keras's ops.mean

@@ -33,7 +33,7 @@ def test_both_models_reject(case):
 
 @pytest.mark.parametrize("in_len,seg_len,win_size", [(4, 4, 2), (8, 4, 3), (12, 4, 3)])
 def test_short_merges_the_original_can_run_are_accepted(in_len, seg_len, win_size):
-    # 1 segment with w=2, 2 with w=3 and 3 with w=3 run in the original (spec 1.6).
+    # 1 segment with w=2, 2 with w=3 and 3 with w=3 run in the original (docs/model.md#segmerging).
     config = dict(CONFIG_B, in_len=in_len, seg_len=seg_len, win_size=win_size)
     x = torch.randn(2, in_len, config["data_dim"])
     with torch.no_grad():
@@ -82,8 +82,13 @@ def test_geometry_rules_agree(**config):
 
 
 def test_one_list_of_model_arguments():
-    """converter's MODEL_KEYS, the Keras model's constructor arguments and the reference's config agree."""
-    from converter.checkpoint import MODEL_KEYS
+    """The one tuple of model arguments (keras_model.MODEL_ARGUMENTS), the Keras model's constructor arguments and
+    the reference's config agree."""
+    import inspect
 
-    assert tuple(MODEL_KEYS) == tuple(keras_model.ARGUMENTS)
-    assert tuple(reference_torch.Crossformer(**CONFIG_B).crossformer_config) == tuple(MODEL_KEYS)
+    from converter.bridge import config_of
+
+    keras_parameters = list(inspect.signature(keras_model.Crossformer).parameters)
+    assert [p for p in keras_parameters if p in keras_model.MODEL_ARGUMENTS] == list(keras_model.MODEL_ARGUMENTS)
+    assert tuple(reference_torch.Crossformer(**CONFIG_B).crossformer_config) == tuple(keras_model.MODEL_ARGUMENTS)
+    assert tuple(config_of(keras_model.Crossformer(**CONFIG_B))) == tuple(keras_model.MODEL_ARGUMENTS)

@@ -1,4 +1,4 @@
-"""`crossformer convert` / `export-torch` and the converter's Python API (issue 3)."""
+"""`crossformer convert` / `export-torch` and the converter's Python API."""
 import json
 import os
 import pickle
@@ -18,11 +18,9 @@ import reference_torch
 from converter import (CheckpointError, ConfigError, WeightMapError, convert, keras_to_torch, load_checkpoint,
                        tolerance_for, torch_to_keras)
 
-from conftest import (CONFIG_B, ORIGINAL_FIXTURES, REPO, keras_forward, max_abs_diff, run_cli, seeded_series,
-                      seeded_torch_model)
+from conftest import (CONFIG_B, CONFIG_B_FOLDER, ETTH1_FOLDER, REPO, keras_forward, max_abs_diff, run_cli,
+                      seeded_series, seeded_torch_model)
 
-ETTH1_FOLDER = ORIGINAL_FIXTURES / "Crossformer_ETTh1_il96_ol24_sl12_win2_fa10_dm64_nh2_el3_itr0"
-CONFIG_B_FOLDER = ORIGINAL_FIXTURES / "config_b_random"
 FOLDERS = [ETTH1_FOLDER, CONFIG_B_FOLDER]
 CONFIG_B_FLAGS = ["--n-heads", "2", "--in-len", "50", "--out-len", "13", "--no-baseline"]
 
@@ -159,7 +157,7 @@ def bad(tmp_path_factory, config_b_state):
     args = json.loads((CONFIG_B_FOLDER / "args.json").read_text())
     folder("args_contradict_shapes", dict(args, d_model=64))
     folder("evil_scaler", pkl=pickle.dumps({"mean": np.zeros(3), "std": RunsCode()}))
-    # Tensors the original can build but not run: one input segment merged with win_size 3 (spec 1.6).
+    # Tensors the original can build but not run: one input segment merged with win_size 3.
     cannot_run = dict(config_b_state)
     cannot_run["enc_pos_embedding"] = cannot_run["enc_pos_embedding"][:, :, :1].clone()
     path = root / "cannot_run"
@@ -249,7 +247,7 @@ def test_output_must_be_a_keras_file(tmp_path, capfd):
 
 
 def test_failed_verification_exits_1_and_writes_nothing(tmp_path, capfd, monkeypatch):
-    monkeypatch.setattr(keras_model.layers, "LAYER_NORM_EPSILON", 1e-3)  # the failed public port's bug
+    monkeypatch.setattr(keras_model.numerics, "LAYER_NORM_EPSILON", 1e-3)  # the failed public port's bug
     code, _, err = run_cli(capfd, "convert", CONFIG_B_FOLDER, "-o", tmp_path / "m.keras")
     assert code == 1 and "FAIL" in err and "nothing written" in err
     assert leftovers(tmp_path) == []
@@ -258,7 +256,7 @@ def test_failed_verification_exits_1_and_writes_nothing(tmp_path, capfd, monkeyp
 def test_real_process_refuses_code_and_prints_no_traceback(bad, tmp_path):
     root, marker = bad
     for source in (root / "runs_code.pth", root / "evil_scaler"):
-        result = subprocess.run([sys.executable, "-m", "converter", "convert", str(source), "-o",
+        result = subprocess.run([sys.executable, "-m", "crossformer", "convert", str(source), "-o",
                                  str(tmp_path / "m.keras")], capture_output=True, text=True, cwd=REPO)
         assert result.returncode == 2 and result.stdout == ""
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
@@ -336,7 +334,7 @@ def test_keras_model_round_trip_through_torch_keeps_outputs():
 def test_scale_statistic_pickles_of_any_protocol_are_read(tmp_path, protocol):
     """Protocol 2 spells array bytes as _codecs.encode(text, 'latin1'), protocol 5 uses _frombuffer; both are
     admitted in exactly those forms (Python 3.14 pickles with protocol 5 by default)."""
-    from converter.checkpoint import read_scale_statistic
+    from converter.checkpoint_files import read_scale_statistic
 
     statistic = {"mean": np.linspace(-1, 1, 7), "std": np.linspace(0.5, 2, 7)}
     (tmp_path / "s.pkl").write_bytes(pickle.dumps(statistic, protocol=protocol))
@@ -347,7 +345,7 @@ def test_scale_statistic_pickles_of_any_protocol_are_read(tmp_path, protocol):
 def test_codecs_encode_is_admitted_for_latin1_only(tmp_path):
     import codecs
 
-    from converter.checkpoint import read_scale_statistic
+    from converter.checkpoint_files import read_scale_statistic
 
     class OtherCodec:
         def __reduce__(self):

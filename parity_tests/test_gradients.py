@@ -1,4 +1,4 @@
-"""Gradient parity and one optimizer step (issue 4).
+"""Gradient parity and one optimizer step.
 
 With dropout 0, the gradients of an MSE loss with respect to every weight agree between PyTorch and Keras,
 and one Adam step in each framework lands on the same weights, with keras_model.TorchAdam (PyTorch's epsilon

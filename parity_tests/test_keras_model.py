@@ -1,4 +1,4 @@
-"""Keras model behaviour: any batch size, graph mode, dropout sites, PyTorch-default initialisers (issue 2)."""
+"""Keras model behaviour: any batch size, graph mode, dropout sites, PyTorch-default initialisers."""
 import math
 
 import keras

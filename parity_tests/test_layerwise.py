@@ -1,19 +1,16 @@
-"""Layer-by-layer parity, chained and isolated, float32 and float64, CPU and GPU (issue 4)."""
-import json
+"""Layer-by-layer parity, chained and isolated, float32 and float64, CPU and GPU."""
 
 import numpy as np
 import pytest
-import torch
 
-import reference_torch
 from converter import torch_to_keras
-from converter.data import load_split
+from forecasting.data import load_split
 from converter.parity import MODES, layerwise_parity, match_layers, torch_modules
 
-from conftest import DEVICES, ETTH1, ORIGINAL_FIXTURES, SHARED, record_parity, seeded_torch_model
+from conftest import (DEVICES, ETTH1, ETTH1_CSV, ETTH1_SPLIT, ORIGINAL_FOLDERS, original_reference_model, record_parity,
+                      seeded_torch_model)
 
-ETTH1_CSV = SHARED / "data" / "ETT-small" / "ETTh1.csv"
-FOLDERS = sorted(path for path in ORIGINAL_FIXTURES.glob("*") if (path / "checkpoint.pth").is_file())
+FOLDERS = ORIGINAL_FOLDERS
 
 
 def assert_passes(report, label):
@@ -27,7 +24,7 @@ def assert_passes(report, label):
 
 @pytest.fixture(scope="module")
 def etth1_windows():
-    split, _ = load_split(ETTH1_CSV, "test", ETTH1["in_len"], ETTH1["out_len"], (8640, 2880, 2880))
+    split, _ = load_split(ETTH1_CSV, "test", ETTH1["in_len"], ETTH1["out_len"], ETTH1_SPLIT)
     return split.windows(0, 4)[0]
 
 
@@ -47,11 +44,7 @@ def test_etth1_configuration_on_real_windows(etth1_windows, dtype, device):
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name[:24] for f in FOLDERS])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_original_fixtures(folder, dtype, device):
-    args = json.loads((folder / "args.json").read_text())
-    keys = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
-            "e_layers", "dropout", "baseline")
-    torch_model = reference_torch.Crossformer(**{k: args[k] for k in keys})
-    torch_model.load_state_dict(torch.load(folder / "checkpoint.pth", weights_only=True), strict=True)
+    torch_model = original_reference_model(folder)
     x = np.load(folder / "expected.npz")["x"][:6]
     report = layerwise_parity(torch_model, torch_to_keras(torch_model, dtype=dtype), x, dtype, batch=3,
                               device=device)

@@ -1,18 +1,13 @@
-"""Checkpoint folders written by the original release load strictly and reproduce its outputs (issue 2)."""
-import json
-
+"""Checkpoint folders written by the original release load strictly and reproduce its outputs."""
 import numpy as np
 import pytest
-import torch
 
-import reference_torch
-from converter import tolerance_for, torch_to_keras
+from converter import config_of, tolerance_for, torch_to_keras
 
-from conftest import DEVICES, ORIGINAL_FIXTURES, keras_forward, max_abs_diff, record_parity, torch_forward
+from conftest import (DEVICES, ORIGINAL_FIXTURES, ORIGINAL_FOLDERS, keras_forward, max_abs_diff,
+                      original_reference_model, record_parity, torch_forward)
 
-MODEL_KEYS = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
-              "e_layers", "dropout", "baseline")
-FOLDERS = sorted(path for path in ORIGINAL_FIXTURES.glob("*") if (path / "checkpoint.pth").is_file())
+FOLDERS = ORIGINAL_FOLDERS
 
 
 def test_fixtures_are_present():
@@ -22,12 +17,8 @@ def test_fixtures_are_present():
 @pytest.fixture(scope="module", params=FOLDERS, ids=[path.name for path in FOLDERS])
 def original(request):
     folder = request.param
-    args = json.loads((folder / "args.json").read_text())
-    config = {key: args[key] for key in MODEL_KEYS}
-    state_dict = torch.load(folder / "checkpoint.pth", map_location="cpu", weights_only=True)
-    model = reference_torch.Crossformer(**config)
-    model.load_state_dict(state_dict, strict=True)
-    return folder.name, config, model.eval(), dict(np.load(folder / "expected.npz"))
+    model = original_reference_model(folder)
+    return folder.name, config_of(model), model, dict(np.load(folder / "expected.npz"))
 
 
 @pytest.mark.parametrize("device", DEVICES)

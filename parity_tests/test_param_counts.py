@@ -1,4 +1,4 @@
-"""Parameter counts agree three ways and match the spec's formulas and table (issue 2)."""
+"""Parameter counts agree three ways and match the formulas and table of docs/model.md#state_dict-keys."""
 import pytest
 import torchinfo
 
@@ -33,11 +33,12 @@ def attention_params(dm, heads):
 
 
 def tsa_params(seg_num, c, dm, dff, heads):
-    """Spec 2.1: L*c*dm + 12(dm^2+dm) + 8dm + 2(2*dm*dff + dff + dm), with the attention term generalised."""
+    """docs/model.md#state_dict-keys: L*c*dm + 12(dm^2+dm) + 8dm + 2(2*dm*dff + dff + dm), with the attention
+    term generalised."""
     return seg_num * c * dm + 3 * attention_params(dm, heads) + 8 * dm + 2 * (2 * dm * dff + dff + dm)
 
 
-def test_etth1_counts_match_spec_table():
+def test_etth1_counts_match_the_documented_table():
     torch_model = reference_torch.Crossformer(**ETTH1)
     keras = keras_model.Crossformer(**ETTH1)
     expected_total = 11_301_656
@@ -57,7 +58,7 @@ def test_etth1_counts_match_spec_table():
 
 
 @pytest.mark.parametrize("name", sorted(COUNT_CASES))
-def test_counts_match_spec_formulas(name):
+def test_counts_match_the_documented_formulas(name):
     config = COUNT_CASES[name]
     model = keras_model.Crossformer(**config)
     dm, dff, c, w, ls = config["d_model"], config["d_ff"], config["factor"], config["win_size"], config["seg_len"]
@@ -67,6 +68,6 @@ def test_counts_match_spec_formulas(name):
         merge = (w * dm * dm + dm + 2 * w * dm) if (i > 0 and w > 1) else 0
         assert block.count_params() == merge + tsa_params(seg_num, c, dm, dff, heads), f"encoder block {i}"
     for layer in model.decoder.decode_layers:
-        # Spec 2.1: TSA(Lout) + 6(dm^2+dm) + 4dm + dm*Ls + Ls (cross-attention + MLP1 dm->dm->dm + norms + pred).
+        # docs/model.md: TSA(Lout) + 6(dm^2+dm) + 4dm + dm*Ls + Ls (cross-attention + MLP1 dm->dm->dm + norms + pred).
         assert layer.count_params() == tsa_params(derived["out_seg_num"], c, dm, dff, heads) \
             + attention_params(dm, heads) + 2 * (dm * dm + dm) + 4 * dm + dm * ls + ls

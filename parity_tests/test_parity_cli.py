@@ -1,14 +1,10 @@
-"""`crossformer parity` and `crossformer summary` (issue 4)."""
+"""`crossformer parity` and `crossformer summary`."""
 import json
 
 import keras
 
 
-from conftest import ORIGINAL_FIXTURES, SHARED, run_cli
-
-ETTH1_FOLDER = ORIGINAL_FIXTURES / "Crossformer_ETTh1_il96_ol24_sl12_win2_fa10_dm64_nh2_el3_itr0"
-CONFIG_B_FOLDER = ORIGINAL_FIXTURES / "config_b_random"
-ETTH1_CSV = SHARED / "data" / "ETT-small" / "ETTh1.csv"
+from conftest import CONFIG_B_FOLDER, ETTH1_CSV, ETTH1_FOLDER, run_cli
 
 
 def test_parity_on_real_windows_passes_and_writes_json(tmp_path, capfd):

@@ -1,5 +1,5 @@
 """The harness must be able to fail: typical porting bugs planted into a copy of the Keras model are caught
-in both modes, and the first diverging module is named (issue 4).
+in both modes, and the first diverging module is named.
 
 Config B (in_len 50 over seg_len 4 pads the input; win_size 3 pads the 13-segment merge) with batch 4
 (router order only matters for batch > 1), so every bug has something to act on. In float32, where catching

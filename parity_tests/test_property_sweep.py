@@ -1,4 +1,4 @@
-"""Property-based sweep over configurations (issue 4): valid ones agree with reference_torch in float32 and
+"""Property-based sweep over configurations: valid ones agree with reference_torch in float32 and
 float64; invalid ones are rejected by both models alike.
 
 Derandomized (a fixed example sequence), so CI runs are reproducible; raise SWEEP_EXAMPLES locally to
@@ -82,7 +82,7 @@ def test_sweep_ran_valid_and_invalid_examples():
     dict(data_dim=2, in_len=4, out_len=5, seg_len=2, win_size=4, factor=2, d_model=8, d_ff=8, n_heads=2, e_layers=3),
 ])
 def test_invalid_configurations_are_rejected_by_both(config):
-    """Configurations whose segment merge would need more re-appended segments than exist (spec 1.6)."""
+    """Configurations whose segment merge would need more re-appended segments than exist (docs/model.md)."""
     assert not _is_valid(config)
     with pytest.raises(reference_torch.InvalidConfigError, match="win_size"):
         reference_torch.Crossformer(**config)

@@ -1,4 +1,4 @@
-"""Parity survives .keras save/load, and holds under XLA compilation (jit_compile=True) (issue 4)."""
+"""Parity survives .keras save/load, and holds under XLA compilation (jit_compile=True)."""
 import keras
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""get_config/from_config, and .keras save -> load in a fresh process that imports only keras_model (issue 2)."""
+"""get_config/from_config, and .keras save -> load in a fresh process that imports only keras_model."""
 import json
 import os
 import subprocess
@@ -58,3 +58,25 @@ def test_saved_model_reloads_identically_in_a_fresh_process(tmp_path):
         np.testing.assert_array_equal(np.load(path + ".y.npy"), outputs)  # identical, not merely close
         assert report[path]["config"] == json.loads(json.dumps(config))
         assert report[path]["dtype"] == config["dtype"]["config"]["name"]
+
+
+def test_a_keras_file_written_by_version_0_1_still_loads():
+    """parity_tests/fixtures/legacy_mix_written_by_0.1.0.keras was saved by version 0.1.0 (commit 3dc42e1), when
+    legacy_mix was spelled attention_mix: the checkpoints/legacy_mix golden's weights with a scale statistic and
+    training arguments. It loads, keeps all three, and computes the golden's model output."""
+    from safetensors.numpy import load_file
+
+    from converter import tolerance_for
+    from converter.bridge import config_of
+
+    model = keras.saving.load_model(REPO / "parity_tests" / "fixtures" / "legacy_mix_written_by_0.1.0.keras")
+    assert type(model) is keras_model.Crossformer and model.legacy_mix is True
+    assert "attention_mix" not in model.get_config() and model.get_config()["legacy_mix"] is True
+    np.testing.assert_array_equal(model.scale_statistic["std"], [2.0, 0.5, 3.3])
+    assert model.training_args == {"data": "custom", "learning_rate": 0.0005}
+    golden = REPO / "checkpoints" / "legacy_mix"
+    reference = torch_to_keras(load_file(golden / "weights.safetensors"), config_of(model))
+    x = np.load(golden / "inputs.npy").astype("float32")
+    np.testing.assert_array_equal(keras_forward(model, x), keras_forward(reference, x))
+    want = np.load(golden / "expected_float32.npz")["(model)|0|0"]
+    assert tolerance_for("float32").passes(float(np.max(np.abs(keras_forward(model, x) - want))))

@@ -1,4 +1,4 @@
-"""Data windows, metrics, evaluation, training parity and an end-to-end run on real data (issue 5)."""
+"""Data windows, metrics, evaluation, training parity and an end-to-end run on real data."""
 import json
 import math
 
@@ -9,20 +9,17 @@ import torch
 
 import keras_model
 from converter import tolerance_for, torch_to_keras
-from converter.data import SeriesSplit, borders, load_split, read_series, split_sizes
-from converter.training import (OriginalEarlyStopping, batch_metrics, learning_rate_for, make_batches,
-                                weighted_metrics)
+from forecasting.data import SeriesSplit, borders, load_split, read_series, split_sizes
+from forecasting.batches import make_batches
+from forecasting.evaluation import batch_metrics, weighted_metrics
+from forecasting.training import OriginalEarlyStopping, learning_rate_for
 from converter.weight_map import mapped_weights
 from keras_model.losses import MeanSquaredError
 from keras_model.optimizers import TorchAdam
 
-import reference_torch
 
-from conftest import CONFIG_B, ORIGINAL_FIXTURES, SHARED, record_parity, run_cli, seeded_torch_model
-
-ETTH1_CSV = SHARED / "data" / "ETT-small" / "ETTh1.csv"
-ETTH1_SPLIT = (8640, 2880, 2880)
-ETTH1_FOLDER = ORIGINAL_FIXTURES / "Crossformer_ETTh1_il96_ol24_sl12_win2_fa10_dm64_nh2_el3_itr0"
+from conftest import (CONFIG_B, ETTH1_CSV, ETTH1_FOLDER, ETTH1_SPLIT, original_reference_model, record_parity, run_cli,
+                      seeded_torch_model)
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -34,7 +31,7 @@ def test_etth1_window_counts_and_batches():
         batches = make_batches(split, 32)
         assert len(batches) == math.ceil(len(split) / 32)
         assert len(batches[len(batches) - 1][0]) == len(split) - 32 * (len(batches) - 1)
-    assert counts == {"train": 8449, "val": 2857, "test": 2857}  # spec 3.3, verified on the original
+    assert counts == {"train": 8449, "val": 2857, "test": 2857}  # docs/pipeline.md, verified on the original
 
 
 def test_val_and_test_inputs_start_in_len_before_their_block():
@@ -42,8 +39,8 @@ def test_val_and_test_inputs_start_in_len_before_their_block():
     split, scaler = load_split(ETTH1_CSV, "test", 168, 24, ETTH1_SPLIT)
     first_x, first_y = split.window(0)
     start = 8640 + 2880 - 168
-    np.testing.assert_array_equal(first_x, scaler.transform(values[start:start + 168]))
-    np.testing.assert_array_equal(first_y[0], scaler.transform(values[8640 + 2880]))  # first target at the border
+    np.testing.assert_array_equal(first_x, scaler.normalize(values[start:start + 168]))
+    np.testing.assert_array_equal(first_y[0], scaler.normalize(values[8640 + 2880]))  # first target at the border
     assert borders(len(values), 168, ETTH1_SPLIT) == [(0, 8640), (8640 - 168, 11520), (11520 - 168, 14400)]
 
 
@@ -60,8 +57,8 @@ def test_scaler_is_fit_on_training_rows_with_population_std_and_reused_when_give
 
 def test_ratio_split_as_the_original():
     assert split_sizes(17420, (0.7, 0.1, 0.2)) == (12194, 1742, 3484)  # int(n*0.7), n - train - test, int(n*0.2)
-    assert split_sizes(966, (0.7, 0.1, 0.2)) == (676, 97, 193)  # ILI, spec 3.3
-    assert split_sizes(17544, (0.7, 0.1, 0.2)) == (12280, 1756, 3508)  # Traffic, spec 3.3
+    assert split_sizes(966, (0.7, 0.1, 0.2)) == (676, 97, 193)  # ILI (docs/pipeline.md)
+    assert split_sizes(17544, (0.7, 0.1, 0.2)) == (12280, 1756, 3508)  # Traffic (docs/pipeline.md)
 
 
 def test_shuffled_batches_cover_every_window_once_and_reshuffle_each_epoch():
@@ -162,13 +159,8 @@ def test_evaluate_an_original_folder_equals_reference_torch(tmp_path, capfd):
     assert code == 0, err
     got = json.loads((tmp_path / "m.json").read_text())
     assert got["windows"] == 2857 and got["data_split"] == list(ETTH1_SPLIT)
-    args = json.loads((ETTH1_FOLDER / "args.json").read_text())
-    torch_model = reference_torch.Crossformer(**{k: args[k] for k in ("data_dim", "in_len", "out_len", "seg_len",
-                                                                       "win_size", "factor", "d_model", "d_ff",
-                                                                       "n_heads", "e_layers", "dropout",
-                                                                       "baseline")}).eval()
-    torch_model.load_state_dict(torch.load(ETTH1_FOLDER / "checkpoint.pth", weights_only=True))
-    from converter.checkpoint import read_scale_statistic
+    torch_model = original_reference_model(ETTH1_FOLDER)
+    from converter.checkpoint_files import read_scale_statistic
 
     split, _ = load_split(ETTH1_CSV, "test", 96, 24, ETTH1_SPLIT, read_scale_statistic(
         ETTH1_FOLDER / "scale_statistic.pkl"))

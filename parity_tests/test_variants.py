@@ -1,5 +1,6 @@
-"""Checkpoints from elsewhere (issue 6): the pre-fix original release ("mix", spec 1.3) and Time-Series-Library
-(spec 6). State_dicts are built here from the spec's facts (key names, buffer, semantics)."""
+"""Checkpoints from elsewhere: the pre-fix original release (docs/model.md#the-legacy-mix-attention) and
+Time-Series-Library (docs/model.md#time-series-library-variant). State_dicts are built here from those facts
+(key names, buffer, semantics)."""
 import json
 import math
 
@@ -31,8 +32,8 @@ def torch_out(model, x, dtype="float64"):
 # ===================================================================================== pre-fix "mix"
 def legacy_folder(tmp_path):
     """A checkpoint folder as the original release wrote it from February to November 2023: the same keys and
-    args.json, trained with the mixing attention (here: seeded weights of reference_torch with attention_mix)."""
-    torch_model = seeded_torch_model(dict(CONFIG_B, attention_mix=True))
+    args.json, trained with the mixing attention (here: seeded weights of reference_torch with legacy_mix)."""
+    torch_model = seeded_torch_model(dict(CONFIG_B, legacy_mix=True))
     folder = tmp_path / "Crossformer_custom_il50_ol13_sl4_win3_fa3_dm32_nh2_el2_itr0"
     folder.mkdir()
     torch.save(torch_model.state_dict(), folder / "checkpoint.pth")
@@ -40,10 +41,11 @@ def legacy_folder(tmp_path):
     return torch_model, folder
 
 
-def test_mix_emulation_is_the_spec_transpose_then_view():
-    """Spec 1.3: [B,L,H,dk] transposed to [B,H,L,dk], then viewed row-major as [B,L,H*dk]. Recomputed in NumPy."""
+def test_mix_emulation_is_the_documented_transpose_then_view():
+    """The legacy mix (docs/model.md): [B,L,H,dk] transposed to [B,H,L,dk], then viewed row-major as [B,L,H*dk].
+    Recomputed in NumPy."""
     torch.manual_seed(3)
-    layer = reference_torch.AttentionLayer(12, 3, dropout=0.0, mix=True).double().eval()
+    layer = reference_torch.AttentionLayer(12, 3, dropout=0.0, legacy_mix=True).double().eval()
     q, kv = torch.randn(2, 5, 12, dtype=torch.float64), torch.randn(2, 4, 12, dtype=torch.float64)
     w = {name: (p.weight.detach().numpy(), p.bias.detach().numpy()) for name, p in
          (("q", layer.query_projection), ("k", layer.key_projection), ("v", layer.value_projection),
@@ -70,7 +72,7 @@ def test_legacy_checkpoint_converts_with_the_flag(tmp_path, capfd, dtype):
     code, out, err = run_cli(capfd, "convert", folder, "-o", tmp_path / "m.keras", "--legacy-mix", "--dtype", dtype)
     assert code == 0 and "PASS" in out, err
     model = keras.saving.load_model(tmp_path / "m.keras")
-    assert model.get_config()["attention_mix"] is True  # part of the config: survives save/load
+    assert model.get_config()["legacy_mix"] is True  # part of the config: survives save/load
     x = seeded_series(CONFIG_B, 3)
     diff = max_abs_diff(keras_forward(model, x.astype(dtype)), torch_out(torch_model, x, dtype))
     record_parity("legacy mix: converted with --legacy-mix", dtype, 3, diff)
@@ -103,7 +105,7 @@ def test_legacy_parity_and_export(tmp_path, capfd):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_legacy_layerwise_parity(dtype):
-    torch_model = seeded_torch_model(dict(CONFIG_B, attention_mix=True))
+    torch_model = seeded_torch_model(dict(CONFIG_B, legacy_mix=True))
     report = layerwise_parity(torch_model, torch_to_keras(torch_model, dtype=dtype), seeded_series(CONFIG_B, 4),
                               dtype, batch=2)
     assert report.passed, report.verdict()
@@ -122,8 +124,9 @@ def tslib_sinusoid(d_model, max_len=5000):
 
 
 def tslib_state_dict(config, seed=0):
-    """A Time-Series-Library Crossformer state_dict per spec 6: the original's keys but the value embedding
-    (enc_value_embedding.value_embedding.weight, no bias) and the sinusoid buffer position_embedding.pe."""
+    """A Time-Series-Library Crossformer state_dict as docs/model.md describes it: the original's keys but the
+    value embedding (enc_value_embedding.value_embedding.weight, no bias) and the sinusoid buffer
+    position_embedding.pe."""
     state = dict(seeded_torch_model(config, seed).state_dict())
     state["enc_value_embedding.value_embedding.weight"] = state.pop("enc_value_embedding.linear.weight")
     del state["enc_value_embedding.linear.bias"]
@@ -138,10 +141,10 @@ def tslib_reference(config, state):
 
 
 @pytest.mark.parametrize("config", [TSLIB, TSLIB_DIVISIBLE], ids=["lengths_100_30", "lengths_96_24"])
-def test_tslib_semantics_from_the_spec(config):
-    """Spec 6's four differences, checked through the original model: TSLib(x) equals the original model with a
-    zero embedding bias and pe[:L] folded into enc_pos_embedding, run on x padded at the end by repeating its
-    last step, keeping the last out_len of its padded forecast."""
+def test_tslib_semantics_as_documented(config):
+    """The four TSLib differences (docs/model.md), checked through the original model: TSLib(x) equals the
+    original model with a zero embedding bias and pe[:L] folded into enc_pos_embedding, run on x padded at the
+    end by repeating its last step, keeping the last out_len of its padded forecast."""
     state = tslib_state_dict(config)
     tslib = tslib_reference(config, state).double()
     seg = config["seg_len"]

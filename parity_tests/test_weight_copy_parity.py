@@ -1,4 +1,4 @@
-"""A reference_torch state_dict copied into the Keras model gives the same outputs (issue 2)."""
+"""A reference_torch state_dict copied into the Keras model gives the same outputs."""
 import pytest
 
 from converter import tolerance_for, torch_to_keras
