@@ -52,12 +52,12 @@ def test_original_fixtures(folder, dtype, device):
 
 
 def test_a_module_without_keras_counterpart_fails(monkeypatch):
-    from converter import parity
+    from converter.parity import capture
 
     torch_model = seeded_torch_model(ETTH1 | dict(e_layers=1, d_model=16, d_ff=16, n_heads=2))
     keras_model = torch_to_keras(torch_model)
-    real = parity.keras_layer_for
-    monkeypatch.setattr(parity, "keras_layer_for",
+    real = capture.keras_layer_for
+    monkeypatch.setattr(capture, "keras_layer_for",
                         lambda model, name: None if name.endswith("norm3") else real(model, name))
     report = layerwise_parity(torch_model, keras_model, np.zeros((1, 168, 7)), "float32")
     failing = [m for m in report.modes["chained"] if not m.passed]
