@@ -14,7 +14,8 @@ EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 # TensorFlow's C++ start-up chatter (absl INFO lines before logging is initialised): not for users' eyes.
 ABSL_PREFIX = r"\d{4} \S+\s+\d+ \S+:\d+\] "  # "0000 00:00:1795541527.147683    3978 port.cc:153] "
 STARTUP_NOISE = re.compile(rf"^(WARNING: All log messages before absl::InitializeLog|[IW]{ABSL_PREFIX}|"
-                           rf"To enable the following instructions:|E{ABSL_PREFIX}.*(cuInit|cuda|cudnn|cublas|cufft))",
+                           rf"To enable the following instructions:|E{ABSL_PREFIX}.*(cuInit|cuda|cudnn|cublas|cufft)|"
+                           r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU)",
                            re.IGNORECASE)
 
 
@@ -181,6 +182,24 @@ def cmd_summary(args):
     return EXIT_OK if same else EXIT_CHECK_FAILED
 
 
+def cmd_export(args):
+    from .export import ExportCheckFailed, export
+
+    try:
+        report = export(args.src, args.output, args.format, quantize=args.quantize, force=args.force,
+                        config=args.config, overrides=model_overrides(args))
+    except ExportCheckFailed as error:
+        print(f"FAILED: {error}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    for note in report.notes:
+        print(f"note: {note}")
+    if not report.written:
+        print(f"FAILED: {report.summary()} | nothing written", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    print(f"{args.src} -> {args.output}: {report.summary()}")
+    return EXIT_OK
+
+
 def cmd_train(args):
     from .workflows import run_train
 
@@ -269,6 +288,31 @@ def _add_evaluate_parsers(commands):
     predict.set_defaults(handler=cmd_predict)
 
 
+def _add_export_parser(commands):
+    from .export.artifact import FORMATS, QUANTIZATIONS  # no TensorFlow: a table of names
+
+    export = commands.add_parser("export", help="a deployment artifact (SavedModel, LiteRT, ONNX, OpenVINO), "
+                                 "verified against reference_torch",
+                                 description="Write SRC as a SavedModel folder, a LiteRT .tflite, an ONNX .onnx or an "
+                                 "OpenVINO .xml (+ .bin), with the batch axis dynamic and the model configuration and "
+                                 "scaler inside; run it with its own runtime at batch 1 and 3 and compare with "
+                                 "reference_torch before it is moved into place. Exit 0 written, 1 a check failed "
+                                 "(nothing written), 2 bad input. Needs the export extra.")
+    export.add_argument("src", help="a .keras file, one of our run folders, or a PyTorch checkpoint folder or "
+                        "weights file (converted and verified now, as convert does)")
+    # Formats and quantizations are checked by the export itself, so a wrong one is the usual one-line error.
+    export.add_argument("--format", required=True, metavar="{" + ",".join(FORMATS) + "}", help="the artifact's format")
+    export.add_argument("-o", "--output", required=True, help="the .tflite / .onnx / .xml file, or the SavedModel "
+                        "folder")
+    export.add_argument("--quantize", metavar="{" + ",".join(QUANTIZATIONS) + "}", help="dynamic: int8 weights (LiteRT, ONNX); float16: "
+                        "float16 weights (LiteRT, ONNX, OpenVINO). Judged against reference_torch by a looser, "
+                        "stated bound; measure it with evaluate")
+    export.add_argument("--force", action="store_true", help="overwrite an existing output")
+    export.add_argument("--config", help="an args.json to use instead of the folder's (PyTorch sources)")
+    _add_model_flags(export)
+    export.set_defaults(handler=cmd_export)
+
+
 def _add_source_arguments(parser):
     parser.add_argument("src", help="checkpoint folder or weights file (as for convert)")
     parser.add_argument("--config", help="an args.json to use instead of the folder's")
@@ -326,6 +370,7 @@ def build_parser():
     summary.add_argument("--depth", type=int, default=3, help="deepest module level shown (0: all; default 3)")
     summary.set_defaults(handler=cmd_summary)
 
+    _add_export_parser(commands)
     _add_train_parser(commands)
     _add_evaluate_parsers(commands)
     return parser

@@ -38,6 +38,15 @@ TOLERANCES = {
     "float64": Tolerance(max_abs=1e-12, max_rel=0.0),
 }
 
+# Quantized artifacts (crossformer export --quantize) cannot meet the float32 bound by design. They are held to
+# a bound on the relative RMS error of their output against reference_torch: a sanity check that catches a
+# broken quantization (wrong scales, a mangled layer: errors of O(1)), not a precision claim. Their real
+# measure is the task metric (`crossformer evaluate` on the artifact). PLACEHOLDER VALUES, measured below.
+QUANTIZED_TOLERANCES = {
+    "dynamic": 0.05,
+    "float16": 0.01,
+}
+
 
 def tolerance_for(dtype):
     return TOLERANCES[str(dtype).replace("torch.", "")]

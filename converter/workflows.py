@@ -95,10 +95,18 @@ def run_train(args, log=print):
 def load_run(folder, verify=True, overrides=None):
     """(Keras model, args dict or {}) from one of our run folders (model.keras + args.json +
     scale_statistic.json), a .keras file, or an original checkpoint folder (converted now, verified, with
-    ``overrides`` such as {"attention_mix": True} for a pre-December-2023 checkpoint)."""
+    ``overrides`` such as {"attention_mix": True} for a pre-December-2023 checkpoint). A deployment artifact
+    (.tflite, .onnx, OpenVINO .xml, SavedModel folder) gives a converter.export.Artifact, which runs like the
+    model where evaluate and predict need it."""
     from .conversion import convert, load_keras_crossformer
+    from .export.artifact import artifact_format_of
 
     folder = Path(folder)
+    if artifact_format_of(folder):  # a deployment artifact: its own runtime, its own configuration and scaler
+        from .export import load_artifact
+
+        artifact = load_artifact(folder)
+        return artifact, artifact.training_args or {}
     if folder.is_file() and folder.suffix == ".keras":
         return load_keras_crossformer(folder), {}
     if not folder.is_dir():
