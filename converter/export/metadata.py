@@ -16,6 +16,8 @@ METADATA_KEY = "crossformer"
 SCHEMA_VERSION = 1
 INPUT_NAME = "series"  # [batch, in_len, data_dim] float32, normalised as in training
 OUTPUT_NAME = "forecast"  # [batch, out_len, data_dim] float32, normalised
+SIZE_KEYS = ("data_dim", "in_len", "out_len", "seg_len", "win_size", "factor", "d_model", "d_ff", "n_heads",
+             "e_layers")
 
 
 def artifact_metadata(model, artifact_format, quantize):
@@ -49,16 +51,17 @@ def metadata_json(metadata):
 
 def parse_metadata(text, where):
     """The metadata of an artifact, checked to describe a Crossformer; ArtifactError otherwise."""
-    import keras_model
-
     if text is None:
         raise ArtifactError(f"{where} carries no Crossformer metadata ('{METADATA_KEY}'): not written by "
                             "`crossformer export`")
     try:
         metadata = json.loads(text)
         config = metadata["config"]
-        keras_model.validate_and_derive(dict(config))
-    except (ValueError, KeyError, TypeError, keras_model.InvalidConfigError) as error:
+        # Checked by hand, not by keras_model: the runtimes must not need Keras or TensorFlow to load.
+        bad = [key for key in SIZE_KEYS if not (isinstance(config[key], int) and config[key] > 0)]
+        if bad:
+            raise ValueError(f"{bad[0]}={config[bad[0]]!r}")
+    except (ValueError, KeyError, TypeError) as error:
         raise ArtifactError(f"{where}: its '{METADATA_KEY}' metadata does not describe a Crossformer "
                             f"({type(error).__name__}: {error})") from None
     if metadata.get("schema") != SCHEMA_VERSION:
