@@ -45,7 +45,7 @@ class Runner(Artifact):
             raise ArtifactError(f"{path}: OpenVINO cannot compile it ({str(error).splitlines()[0][:160]})") from None
         self._request = compiled.create_infer_request()
         self._threads = compiled.get_property("INFERENCE_NUM_THREADS")
-        self._version = ov.__version__
+        self._version = ov.__version__.split("-")[0]  # "2026.4.1-22982-..." -> the release
 
     @property
     def runtime(self):
