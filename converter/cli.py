@@ -304,7 +304,7 @@ def _add_export_parser(commands):
     export.add_argument("--format", required=True, metavar="{" + ",".join(FORMATS) + "}", help="the artifact's format")
     export.add_argument("-o", "--output", required=True, help="the .tflite / .onnx / .xml file, or the SavedModel "
                         "folder")
-    export.add_argument("--quantize", metavar="{" + ",".join(QUANTIZATIONS) + "}", help="dynamic: int8 weights (LiteRT, ONNX); float16: "
+    export.add_argument("--quantize", metavar="{" + ",".join(QUANTIZATIONS) + "}", help="dynamic: int8 weights (LiteRT); float16: "
                         "float16 weights (LiteRT, ONNX, OpenVINO). Judged against reference_torch by a looser, "
                         "stated bound; measure it with evaluate")
     export.add_argument("--force", action="store_true", help="overwrite an existing output")

@@ -25,7 +25,8 @@ class ArtifactFormat:
 FORMATS = {
     "saved_model": ArtifactFormat("saved_model", "", (), "saved_model_format", ()),
     "litert": ArtifactFormat("litert", ".tflite", ("dynamic", "float16"), "litert_format", ("ai_edge_litert",)),
-    "onnx": ArtifactFormat("onnx", ".onnx", ("dynamic", "float16"), "onnx_format", ("tf2onnx", "onnx", "onnxruntime")),
+    # No int8 for ONNX: onnxruntime's dynamic quantization moved the trained ETTh1 model's output by 43% RMS.
+    "onnx": ArtifactFormat("onnx", ".onnx", ("float16",), "onnx_format", ("tf2onnx", "onnx", "onnxruntime")),
     "openvino": ArtifactFormat("openvino", ".xml", ("float16",), "openvino_format", ("openvino",)),
 }
 QUANTIZATIONS = ("dynamic", "float16")

@@ -1,9 +1,6 @@
 """ONNX (opset 17) converted by tf2onnx from the traced function; the metadata in ``metadata_props``.
 Runs on onnxruntime's CPU execution provider."""
-import logging
 import os
-import tempfile
-from pathlib import Path
 
 from .artifact import Artifact, read_artifact_bytes
 from .errors import ArtifactError, BuiltinOpsError, require
@@ -24,9 +21,7 @@ def write(graph, dst, quantize, metadata_text):
     if unconverted:  # tf2onnx keeps what it cannot convert as TensorFlow ops, which no ONNX runtime has
         raise BuiltinOpsError(f"ONNX: tf2onnx left {', '.join(unconverted)} unconverted; nothing written")
     _name_batch_axis(model)
-    if quantize == "dynamic":
-        model = _quantize_dynamic(onnx, model)
-    elif quantize == "float16":
+    if quantize == "float16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
         # Inputs and outputs stay float32, so callers and the metadata's signature are unchanged.
@@ -80,24 +75,6 @@ def _name_batch_axis(model):
         dim = value.type.tensor_type.shape.dim[0]
         if not dim.HasField("dim_value"):
             dim.dim_param = BATCH_AXIS
-
-
-def _quantize_dynamic(onnx, model):
-    """onnxruntime's dynamic quantization: int8 weights of the MatMuls whose second operand is a weight, the
-    activations quantized per call. Attention's activation-by-activation MatMuls stay float: quantizing them
-    too (the default) moved the output by 17% RMS on a test model."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    with tempfile.TemporaryDirectory() as folder:
-        source, target = Path(folder) / "float.onnx", Path(folder) / "dynamic.onnx"
-        onnx.save(model, str(source))
-        logging.disable(logging.WARNING)  # its advice to pre-process is logged on the root logger, for every model
-        try:
-            quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
-                             extra_options={"MatMulConstBOnly": True})
-        finally:
-            logging.disable(logging.NOTSET)
-        return onnx.load(str(target))
 
 
 class Runner(Artifact):
