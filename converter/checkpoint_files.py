@@ -208,6 +208,22 @@ def read_checkpoint(src, allow_nonfinite=False):
     return checkpoint
 
 
+def read_run_folder(folder):
+    """(keras_model.Crossformer, args dict) of a run folder written by `crossformer train`: model.keras, args.json
+    and scale_statistic.json (the scaler, for a model.keras that does not carry it)."""
+    folder = Path(folder)
+    args = read_args_json(folder / "args.json") if (folder / "args.json").is_file() else {}
+    model = load_keras_crossformer(folder / "model.keras")
+    if model.scale_statistic is None and (folder / "scale_statistic.json").is_file():
+        statistic = read_args_json(folder / "scale_statistic.json")
+        try:
+            model.scale_statistic = statistic
+        except (KeyError, ValueError) as error:
+            raise CheckpointError(f"{folder / 'scale_statistic.json'} is not a scaler of this model "
+                                  f"({error})") from None
+    return model, args
+
+
 def load_keras_crossformer(path):
     """A .keras file holding a keras_model.Crossformer (safe_mode: no lambdas are deserialised)."""
     import keras

@@ -8,7 +8,8 @@ import threading
 # TensorFlow's C++ start-up chatter (absl INFO lines before logging is initialised): not for users' eyes.
 ABSL_PREFIX = r"\d{4} \S+\s+\d+ \S+:\d+\] "  # "0000 00:00:1795541527.147683    3978 port.cc:153] "
 STARTUP_NOISE = re.compile(rf"^(WARNING: All log messages before absl::InitializeLog|[IW]{ABSL_PREFIX}|"
-                           rf"To enable the following instructions:|E{ABSL_PREFIX}.*(cuInit|cuda|cudnn|cublas|cufft))",
+                           rf"To enable the following instructions:|E{ABSL_PREFIX}.*(cuInit|cuda|cudnn|cublas|cufft)|"
+                           r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU)",
                            re.IGNORECASE)
 
 

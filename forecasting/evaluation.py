@@ -64,7 +64,9 @@ def evaluate(checkpoint, data=None, root_path=None, data_split=None, inverse=Fal
     overrides the run's split; ``inverse`` measures in the data's own scale."""
     from .runs import data_file, load_run
 
-    name = Path(checkpoint).name if Path(checkpoint).is_dir() else Path(checkpoint).stem
+    # A folder's or .keras file's name without .keras; an artifact's whole name, so that etth1.tflite and etth1.xml
+    # keep apart.
+    name = Path(checkpoint).stem if Path(checkpoint).suffix == ".keras" else Path(checkpoint).name
     out = Path(output) if output else Path("results") / name / "metrics.json"
     if not output:
         out.parent.mkdir(parents=True, exist_ok=True)

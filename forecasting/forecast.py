@@ -8,6 +8,7 @@ import numpy as np
 
 from converter.atomic import atomic_write, check_output
 from converter.errors import CheckpointError, ConfigError
+from keras_model.scaling import ScaleStatistic
 
 from .data import check_variable_count, read_table
 
@@ -63,8 +64,9 @@ def forecast(source, csv_path, output, end=None, variables=None, plot=None, forc
         raise ConfigError(f"--variables: {', '.join(unknown)} not among {', '.join(names)}")
 
     history = values[end - config["in_len"]:end]
-    normalised = model.normalize(history).astype(model.compute_dtype)[None]
-    predicted = model.denormalize(np.asarray(model.predict_on_batch(normalised))[0].astype(np.float64))
+    scaler = ScaleStatistic.from_dict(model.scale_statistic)  # a Keras model's or a deployment artifact's
+    normalised = scaler.normalize(history).astype(model.compute_dtype)[None]
+    predicted = scaler.denormalize(np.asarray(model.predict_on_batch(normalised))[0].astype(np.float64))
     truth = values[end:end + config["out_len"]] if end + config["out_len"] <= len(values) else None
     result = Forecast(predicted, future_stamps(stamps[:end], config["out_len"]), names, truth,
                       (end - config["in_len"], end - 1))

@@ -8,11 +8,10 @@ import json
 from dataclasses import asdict, field, make_dataclass
 from pathlib import Path
 
-import numpy as np
 
 import keras_model
 from converter.atomic import atomic_write_folder, check_output
-from converter.checkpoint_files import load_keras_crossformer, read_args_json
+from converter.checkpoint_files import load_keras_crossformer, read_args_json, read_run_folder
 from converter.configuration import check_runnable
 from converter.errors import CheckpointError, ConfigError
 from converter.original_args import ORIGINAL_ARGUMENTS, STORE_TRUE
@@ -112,23 +111,27 @@ def train(options=None, log=print, **overrides):
 
 # ------------------------------------------------------------------------------------------------ reading
 def load_run(source, verify=True, legacy_mix=False):
-    """(Keras model, args dict or {}) from one of our run folders (model.keras + args.json +
-    scale_statistic.json), a .keras file, or an original checkpoint folder (converted now and verified;
-    ``legacy_mix`` for one trained before December 2023: a .keras file carries its own setting)."""
+    """(model, args dict or {}) from one of our run folders (model.keras + args.json + scale_statistic.json), a
+    .keras file, an original checkpoint folder (converted now and verified; ``legacy_mix`` for one trained before
+    December 2023: a .keras file carries its own setting), or a deployment artifact (.tflite, .onnx, OpenVINO
+    .xml, SavedModel folder): a converter.export.Artifact, which predicts as the model does, with its own
+    runtime, configuration and scaler."""
     from converter.conversion import convert
+    from converter.export.artifact import artifact_format_of
 
     source = Path(source)
+    if artifact_format_of(source):
+        from converter.export import load_artifact
+
+        artifact = load_artifact(source)
+        return artifact, artifact.training_args or {}
     if source.is_file() and source.suffix == ".keras":
         return load_keras_crossformer(source), {}
     if not source.is_dir():
         raise CheckpointError(f"{source}: no such checkpoint folder or .keras file")
-    args = read_args_json(source / "args.json") if (source / "args.json").is_file() else {}
     if (source / "model.keras").is_file():
-        model = load_keras_crossformer(source / "model.keras")
-        if model.scale_statistic is None and (source / "scale_statistic.json").is_file():
-            statistic = json.loads((source / "scale_statistic.json").read_text())
-            model.scale_statistic = {k: np.asarray(v, np.float64) for k, v in statistic.items()}
-        return model, args
+        return read_run_folder(source)
+    args = read_args_json(source / "args.json") if (source / "args.json").is_file() else {}
     if (source / "checkpoint.pth").is_file():
         report = convert(source, verify=verify, overrides={"legacy_mix": True} if legacy_mix else None)
         if report.verify is not None and not report.verify.passed:

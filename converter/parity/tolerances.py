@@ -39,6 +39,18 @@ TOLERANCES = {
     "float64": Tolerance(max_abs=1e-12, max_rel=0.0),
 }
 
+# Quantized artifacts (crossformer export --quantize) cannot meet the float32 bound by design. They are held to
+# a bound on the relative RMS error of their output against reference_torch (RMS of the difference over RMS of
+# the reference, seeded inputs at batch 1 and 3): a sanity check that catches a broken quantization (a wrong
+# scale, a mangled layer: onnxruntime's dynamic int8 quantization gave 17-43%, so it is not offered), not a
+# precision claim; their real measure is the task metric (`crossformer evaluate` on the artifact). Measured:
+# LiteRT int8 weights 4.4e-3 to 1.2e-2 (the trained ETTh1 fixture the largest), float16 weights (LiteRT, ONNX,
+# OpenVINO) 5.7e-4 to 1.5e-3; the bounds leave ~4x and ~7x headroom over the worst.
+QUANTIZED_TOLERANCES = {
+    "dynamic": 5e-2,
+    "float16": 1e-2,
+}
+
 
 def tolerance_for(dtype):
     return TOLERANCES[str(dtype).replace("torch.", "")]
