@@ -19,3 +19,7 @@ class OutputError(CrossformerInputError):
 
 class DataError(CrossformerInputError):
     """A data file (CSV) that cannot be used."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) caught where there is something to say: the message is one line on what was kept."""

@@ -1,7 +1,7 @@
 """Flags several commands share: the model arguments (checked against a checkpoint's tensors) and SRC."""
 import argparse
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 TSLIB_FLAG_NAMES = {"--data-dim": "--enc-in", "--in-len": "--seq-len", "--out-len": "--pred-len"}
 MODEL_FLAGS = (("--data-dim", int), ("--in-len", int), ("--out-len", int), ("--seg-len", int), ("--win-size", int),
                ("--factor", int), ("--d-model", int), ("--d-ff", int), ("--n-heads", int), ("--e-layers", int),
@@ -22,6 +22,16 @@ def add_model_flags(parser):
                        help="the model adds the input's per-series mean (not stored in the tensors)")
     group.add_argument("--legacy-mix", dest="legacy_mix", action="store_const", const=True, default=None,
                        help=LEGACY_MIX_HELP)
+
+
+def add_missing_flag(parser):
+    """--missing: what to do with missing values in the rows a command uses (forecasting.validation)."""
+    from converter.validation import MISSING_POLICIES
+
+    parser.add_argument("--missing", choices=MISSING_POLICIES, default="error",
+                        help="missing values (empty or NaN cells) in the rows used: error (default: refuse, naming "
+                        "the line and column), ffill (carry each column's last value forward) or drop-windows "
+                        "(leave out every window that touches one)")
 
 
 def add_legacy_mix_flag(parser):

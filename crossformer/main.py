@@ -8,22 +8,34 @@ import argparse
 import os
 import sys
 
-from .arguments import EXIT_BAD_INPUT, EXIT_INTERNAL
+from .arguments import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED
 from .commands import COMMANDS
 from .startup import StartupNoiseFilter
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's errors as every other bad input: one line, `crossformer CMD: error: ...`, exit 2 (argparse
+    prints its usage block first; --help still shows it)."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="crossformer", description="Crossformer checkpoints: PyTorch <-> Keras 3, "
-                                     "with parity checks.")
+    parser = OneLineParser(prog="crossformer", description="Crossformer checkpoints: PyTorch <-> Keras 3, "
+                           "with parity checks.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(commands)
+    parser.set_defaults(subparsers=commands.choices)
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # reported by the command's parser, so the line names the command (argparse leaves it to the top)
+        args.subparsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     with StartupNoiseFilter():
         return run(args)
 
@@ -36,8 +48,9 @@ def run(args):
     except CrossformerInputError as error:
         print(f"crossformer {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as interrupt:  # Ctrl-C; outputs are written atomically, so nothing is half-written
+        print(f"crossformer {args.command}: interrupted: {interrupt or 'nothing written'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as error:  # a bug, not bad input: one line unless asked for the traceback
         if os.environ.get("CROSSFORMER_DEBUG"):
             raise

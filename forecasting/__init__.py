@@ -7,6 +7,7 @@ command line (package crossformer) only parses and prints.
 """
 from .evaluation import evaluate
 from .forecast import Forecast, forecast
-from .runs import TrainingOptions, load_run, train
+from .runs import TrainingOptions, train
+from .sources import load_run
 
 __all__ = ["Forecast", "TrainingOptions", "evaluate", "forecast", "load_run", "train"]

@@ -6,23 +6,33 @@ import keras
 import numpy as np
 
 from converter.errors import ConfigError
+from converter.validation import require_int
 
 
 class WindowBatches(keras.utils.PyDataset):
-    """(x, y) batches of a SeriesSplit's windows; len() is the exact number of batches (the last one partial)."""
+    """(x, y) batches of a SeriesSplit's windows; len() is the exact number of batches (the last one partial).
+
+    A shuffled order is a function of (seed, epoch) alone, not of how many reshuffles came before: training
+    pins the epoch (set_epoch) before each epoch's first batch, so a resumed run reads exactly the order an
+    uninterrupted one reads, however often Keras calls on_epoch_end (fit() calls it once at the start, too)."""
 
     def __init__(self, split, batch_size=32, shuffle=False, seed=0, dtype="float32"):
         super().__init__()
-        if batch_size < 1:
-            raise ConfigError(f"the batch size must be >= 1, got {batch_size}")
+        require_int(batch_size, "batch_size", 1)
         if len(split) < 1:
             raise ConfigError(f"no windows: {len(split.values)} rows hold no in_len {split.in_len} + out_len "
-                              f"{split.out_len} window")
+                             f"{split.out_len} window")
         self.split, self.batch_size, self.shuffle, self.dtype = split, batch_size, shuffle, dtype
-        self.rng = np.random.default_rng(seed)
-        self.order = np.arange(len(split))
-        if shuffle:
-            self.rng.shuffle(self.order)
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch):
+        """Use epoch ``epoch``'s order (0-based): a permutation drawn from default_rng((*seed, epoch)), where
+        ``seed`` is an int or a tuple of ints (one stream per split)."""
+        self.epoch = epoch
+        self.order = np.arange(len(self.split))
+        if self.shuffle:
+            np.random.default_rng((*np.ravel(self.seed).tolist(), epoch)).shuffle(self.order)
 
     def __len__(self):
         return math.ceil(len(self.split) / self.batch_size)
@@ -32,8 +42,7 @@ class WindowBatches(keras.utils.PyDataset):
         return x.astype(self.dtype), y.astype(self.dtype)
 
     def on_epoch_end(self):
-        if self.shuffle:  # a new order each epoch, as DataLoader(shuffle=True)
-            self.rng.shuffle(self.order)
+        self.set_epoch(self.epoch + 1)  # a new order each epoch, as DataLoader(shuffle=True)
 
 
 def make_batches(split, batch_size=32, shuffle=False, seed=0, dtype="float32"):

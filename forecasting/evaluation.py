@@ -7,9 +7,12 @@ import numpy as np
 
 from converter.atomic import atomic_write, check_output
 from converter.errors import CheckpointError
+from converter.validation import require_choice, require_int
 
 from .batches import make_batches
-from .data import check_variable_count, load_split, resolve_split
+from .data import load_splits, resolve_split
+from .table import read_table
+from .validation import MISSING_POLICIES, check_variable_count
 
 METRIC_NAMES = ("mae", "mse", "rmse", "mape", "mspe")
 
@@ -55,36 +58,56 @@ def mean_batch_loss(model, batches):
                           predict_batches(model, batches)]))
 
 
-def evaluate(checkpoint, data=None, root_path=None, data_split=None, inverse=False, batch_size=32, output=None,
-             legacy_mix=False, log=print):
-    """Test metrics of a checkpoint (one of our run folders, a .keras file, or an original folder converted and
-    verified now) on a CSV, written as JSON to ``output`` (default results/NAME/metrics.json); returns them.
-
-    ``data`` is a CSV path or a dataset name under ``root_path`` (default: the run's args.json); ``data_split``
-    overrides the run's split; ``inverse`` measures in the data's own scale."""
-    from .runs import data_file, load_run
-
-    # A folder's or .keras file's name without .keras; an artifact's whole name, so that etth1.tflite and etth1.xml
-    # keep apart.
-    name = Path(checkpoint).stem if Path(checkpoint).suffix == ".keras" else Path(checkpoint).name
-    out = Path(output) if output else Path("results") / name / "metrics.json"
-    if not output:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    check_output(out, force=True)
-    model, run_args = load_run(checkpoint, legacy_mix=legacy_mix)
-    csv_path = data_file(data, root_path, run_args)
-    split_spec = resolve_split(data_split if data_split else run_args.get("data_split"), data, csv_path)
+def _test_split(model, checkpoint, table, split_spec, missing):
+    """The test SeriesSplit and scaler of ``table`` for a model (or a RunPreview of one)."""
     if model.scale_statistic is None:
         raise CheckpointError(f"{checkpoint} carries no scale statistic (scale_statistic.pkl/.json)")
     config = model.crossformer_config
-    split, scaler = load_split(csv_path, "test", config["in_len"], config["out_len"], split_spec,
-                               model.scale_statistic)
-    check_variable_count(split.values.shape[1], config["data_dim"], csv_path)
-    metrics, windows = evaluate_model(model, split, batch_size, inverse=scaler if inverse else None)
+    check_variable_count(len(table.names), config["data_dim"], table.path)
+    splits, scaler = load_splits(table.path, config["in_len"], config["out_len"], split_spec, ("test",),
+                                 model.scale_statistic, missing, "evaluate", table)
+    return splits, scaler
+
+
+def default_output(checkpoint):
+    """results/NAME/metrics.json (the original's results/SETTING/)."""
+    # A folder's or .keras file's name without .keras; an artifact's whole name, so that etth1.tflite and etth1.xml
+    # keep apart.
+    name = Path(checkpoint).stem if Path(checkpoint).suffix == ".keras" else Path(checkpoint).name
+    return Path("results") / name / "metrics.json"
+
+
+def evaluate(checkpoint, data=None, root_path=None, data_split=None, inverse=False, batch_size=32, output=None,
+             legacy_mix=False, force=False, missing="error", log=print):
+    """Test metrics of a checkpoint (one of our run folders, a .keras file, or an original folder converted and
+    verified now) on a CSV, written as JSON to ``output`` (default results/NAME/metrics.json, its folders made
+    when the metrics are ready; an existing file is kept unless ``force``); returns them.
+
+    ``data`` is a CSV path or a dataset name under ``root_path`` (default: the run's args.json); ``data_split``
+    overrides the run's split; ``inverse`` measures in the data's own scale; ``missing`` is the missing-value
+    policy (forecasting.validation) for the test rows."""
+    from .sources import data_file, describe_source, load_run
+
+    require_int(batch_size, "batch_size", 1)
+    require_choice(missing, "missing", MISSING_POLICIES)
+    out = check_output(output or default_output(checkpoint), force, suffix=".json", make_parents=not output)
+    # The data is checked against what the model file says before the model is loaded, so bad data costs no
+    # model load (an original folder has to be converted first, an artifact is its own description).
+    description, args, model = describe_source(checkpoint, legacy_mix)
+    csv_path = data_file(data, root_path, args)
+    split_spec = resolve_split(data_split if data_split else args.get("data_split"), data, csv_path)
+    table = read_table(csv_path)
+    splits, scaler = _test_split(description, checkpoint, table, split_spec, missing)
+    model = model or load_run(checkpoint, legacy_mix=legacy_mix)[0]
+    config = model.crossformer_config
+    metrics, windows = evaluate_model(model, splits["test"], batch_size, inverse=scaler if inverse else None)
     payload = {"checkpoint": str(checkpoint), "data": str(csv_path), "data_split": list(split_spec),
                "in_len": config["in_len"], "out_len": config["out_len"], "inverse": bool(inverse),
-               "windows": windows, "batch_size": batch_size, **metrics}
+               "missing": missing, "windows": windows, "dropped_windows": splits["test"].dropped,
+               "batch_size": batch_size, **metrics}
+    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1) + "\n"))
+    dropped = f", {splits['test'].dropped} with missing values left out" if splits["test"].dropped else ""
     log("  ".join(f"{k} {v:.7f}" for k, v in metrics.items()) + f"  ({windows} test windows of {csv_path.name}"
-        f"{', original scale' if inverse else ', normalised'}) -> {out}")
+        f"{dropped}{', original scale' if inverse else ', normalised'}) -> {out}")
     return payload

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from converter.atomic import atomic_write, check_output
-from converter.errors import CheckpointError, ConfigError
+from converter.atomic import atomic_write_all, check_output
+from converter.errors import CheckpointError, ConfigError, DataError
+from converter.validation import require_choice, require_int
 from keras_model.scaling import ScaleStatistic
 
-from .data import check_variable_count, read_table
+from .table import read_table
+from .validation import MISSING_POLICIES, apply_missing_policy, check_variable_count, check_variables
 
 
 @dataclass
@@ -32,56 +34,89 @@ def _parse_time(text):
 def future_stamps(stamps, steps):
     """Timestamps continuing the series at its last step; plain step numbers when the dates do not parse."""
     last, before = (_parse_time(stamps[-1]), _parse_time(stamps[-2])) if len(stamps) > 1 else (None, None)
-    if last is None or before is None or last <= before:
+    try:
+        if last is None or before is None or last <= before:
+            return [f"+{i}" for i in range(1, steps + 1)]
+    except TypeError:  # one stamp with a time zone, one without: no step between them
         return [f"+{i}" for i in range(1, steps + 1)]
     return [str(last + (last - before) * i) for i in range(1, steps + 1)]
 
 
-def forecast(source, csv_path, output, end=None, variables=None, plot=None, force=False, legacy_mix=False,
-             log=print):
-    """Forecast from the ``in_len`` rows before ``end`` (default: the CSV's last rows) and write the CSV
-    ``output`` (and the PNG ``plot``, of ``variables``: default the last column). ``source`` is a .keras
-    file, one of our run folders or an original checkpoint folder. Returns the Forecast."""
-    from .runs import load_run
+def _history(table, end, in_len, missing):
+    """The history rows' values [in_len, D], with missing values handled by the policy."""
+    used = [(end - in_len, end)]
+    if missing == "drop-windows" and np.isnan(table.values[end - in_len:end]).any():
+        row, column = np.argwhere(np.isnan(table.values[end - in_len:end]))[0]
+        raise DataError(f"{table.where(end - in_len + row, column)}: missing value in the history; --missing "
+                        "drop-windows cannot leave out predict's only window (use --missing ffill, or another --end)")
+    return apply_missing_policy(table, missing, used, "predict")[end - in_len:end]
 
-    output = check_output(output, force, suffix=".csv")
-    if plot:
-        check_output(plot, force, suffix=".png")
-    model, _ = load_run(source, legacy_mix=legacy_mix)
+
+def _check_data(model, source, table, end, variables, missing):
+    """(the variables to plot, the history's end row) for a model (or a RunPreview of one)."""
     config = model.crossformer_config
-    values, names, stamps = read_table(csv_path)
-    end = end if end is not None else len(values)
-    if not config["in_len"] <= end <= len(values):
-        raise ConfigError(f"--end {end}: the history needs {config['in_len']} rows before it "
-                          f"({csv_path} has {len(values)})")
-    check_variable_count(len(names), config["data_dim"], csv_path)
+    check_variable_count(len(table.names), config["data_dim"], table.path)
     if model.scale_statistic is None:
         raise CheckpointError(f"{source} carries no scale statistic, so forecasts cannot be put back in the "
                               "data's scale")
-    chosen = variables.split(",") if variables else [names[-1]]
-    unknown = [v for v in chosen if v not in names]
-    if unknown:
-        raise ConfigError(f"--variables: {', '.join(unknown)} not among {', '.join(names)}")
+    chosen = check_variables(variables, table.names)
+    rows = len(table.values)
+    end = end if end is not None else rows
+    if not config["in_len"] <= end <= rows:
+        raise ConfigError(f"--end {end}: the history needs {config['in_len']} rows before it ({table.path} has {rows})")
+    _history(table, end, config["in_len"], missing)
+    return chosen, end
 
-    history = values[end - config["in_len"]:end]
+
+def forecast(source, csv_path, output, end=None, variables=None, plot=None, force=False, legacy_mix=False,
+             missing="error", log=print):
+    """Forecast from the ``in_len`` rows before ``end`` (default: the CSV's last rows) and write the CSV
+    ``output`` (and the PNG ``plot``, of ``variables``: default the last column). ``source`` is a .keras
+    file, one of our run folders or an original checkpoint folder; ``missing`` the missing-value policy for
+    the history rows (forecasting.validation). Returns the Forecast."""
+    from .sources import describe_source, load_run
+
+    output = check_output(output, force, suffix=".csv")
+    if plot:
+        plot = check_output(plot, force, suffix=".png")
+        if plot.resolve() == output.resolve():
+            raise ConfigError(f"--plot and --output name the same file {plot}")
+    if end is not None:
+        require_int(end, "end", 1)
+    require_choice(missing, "missing", MISSING_POLICIES)
+    table = read_table(csv_path)
+    # Checked against what the model file says before the model is loaded (see evaluate).
+    description, _, model = describe_source(source, legacy_mix)
+    chosen, end = _check_data(description, source, table, end, variables, missing)
+    model = model or load_run(source, legacy_mix=legacy_mix)[0]
+    config = model.crossformer_config
+    history = _history(table, end, config["in_len"], missing)
     scaler = ScaleStatistic.from_dict(model.scale_statistic)  # a Keras model's or a deployment artifact's
     normalised = scaler.normalize(history).astype(model.compute_dtype)[None]
     predicted = scaler.denormalize(np.asarray(model.predict_on_batch(normalised))[0].astype(np.float64))
-    truth = values[end:end + config["out_len"]] if end + config["out_len"] <= len(values) else None
-    result = Forecast(predicted, future_stamps(stamps[:end], config["out_len"]), names, truth,
+    truth = table.values[end:end + config["out_len"]] if end + config["out_len"] <= len(table.values) else None
+    result = Forecast(predicted, future_stamps(table.stamps[:end], config["out_len"]), table.names, truth,
                       (end - config["in_len"], end - 1))
+    outputs = [(output, lambda tmp: Path(tmp).write_text(forecast_csv(result)))]
     if plot:
-        atomic_write(plot, lambda tmp: plot_forecast(tmp, stamps[:end], history, result, chosen))
-    atomic_write(output, lambda tmp: Path(tmp).write_text(forecast_csv(result)))
-    message = f"forecast of {config['out_len']} steps after {stamps[end - 1]} (history rows {end - config['in_len']}" \
-              f"..{end - 1} of {Path(csv_path).name}) -> {output}"
-    if truth is not None:
-        message += f"; against the known truth: MAE {np.mean(np.abs(predicted - truth)):.4f}, MSE " \
-                   f"{np.mean((predicted - truth) ** 2):.4f} (data scale)"
+        outputs.append((plot, lambda tmp: plot_forecast(tmp, table.stamps[:end], history, result, chosen)))
+    atomic_write_all(outputs)
+    log(_summary(result, config, table.stamps[end - 1], csv_path, output, plot))
+    return result
+
+
+def _summary(result, config, last_stamp, csv_path, output, plot):
+    first, last = result.history_rows
+    message = f"forecast of {config['out_len']} steps after {last_stamp} (history rows {first}..{last} of " \
+              f"{Path(csv_path).name}) -> {output}"
+    if result.truth is not None and np.isnan(result.truth).any():
+        message += "; the truth has missing values, so it is not compared"
+    elif result.truth is not None:
+        message += f"; against the known truth: MAE {np.mean(np.abs(result.values - result.truth)):.4f}, MSE " \
+                   f"{np.mean((result.values - result.truth) ** 2):.4f} (data scale)"
     if plot:
         message += f"; plot -> {plot}"
-    log(message)
-    return result
+    return message
 
 
 def forecast_csv(result):

@@ -1,5 +1,5 @@
-"""Training runs and their folders: `crossformer train` as the original main_crossformer.py runs it, and
-reading a run back (our folders, .keras files, original checkpoint folders).
+"""Training runs and their folders: `crossformer train` as the original main_crossformer.py runs it, each
+run locked and resumable (forecasting.resume); reading a run back is forecasting.sources.
 
 A run folder (CHECKPOINTS/SETTING/) holds model.keras, args.json (the original's format), scale_statistic.json
 (the scaler, JSON, not pickle) and metrics.json (per-epoch history and test metrics).
@@ -8,26 +8,34 @@ import json
 from dataclasses import asdict, field, make_dataclass
 from pathlib import Path
 
-
 import keras_model
 from converter.atomic import atomic_write_folder, check_output
-from converter.checkpoint_files import load_keras_crossformer, read_args_json, read_run_folder
 from converter.configuration import check_runnable
-from converter.errors import CheckpointError, ConfigError
+from converter.errors import Interrupted, OutputError
 from converter.original_args import ORIGINAL_ARGUMENTS, STORE_TRUE
 
-from .data import NAMED_DATASETS, check_variable_count, read_series, resolve_split
+from .data import NAMED_DATASETS, load_splits, resolve_split
+from .resume import (Checkpoint, TrainingState, check_fingerprint, data_checksum, remove_leftovers, run_lock,
+                     state_path)
+from .sources import data_file, load_run  # noqa: F401  (their home before sources.py; callers import them here)
+from .table import read_table
+from .validation import check_training_options, check_variable_count
 
 # Everything `crossformer train` takes: the original's command line (names, defaults) and this port's own
 # options. Typed fields, so train() is callable from Python without argparse.
 TrainingOptions = make_dataclass("TrainingOptions", [
     *[(name, bool if kind == STORE_TRUE else object, field(default=default))
       for name, kind, default, _ in ORIGINAL_ARGUMENTS],
-    ("seed", int, field(default=0)),  # seeds the batch order
+    ("seed", int, field(default=0)),  # run i: weight initialisation, dropout and batch order from seed + i
+    ("missing", str, field(default="error")),  # missing values: error, ffill or drop-windows (forecasting.validation)
     ("jit_compile", object, field(default=False)),  # XLA for the training step: False, True or "auto"
     ("verbose", int, field(default=1)),  # Keras progress bar: 0, 1 or 2
-    ("force", bool, field(default=False)),  # replace an existing run folder
+    ("force", bool, field(default=False)),  # replace an existing run folder (and discard a resumable state)
+    ("resume", bool, field(default=False)),  # continue an interrupted run from its last complete epoch
 ])
+# Arguments that do not change what a run computes: a run resumes (or is kept) whatever they say.
+LOCATION_AND_COMPATIBILITY = ("root_path", "data_path", "checkpoints", "num_workers", "save_pred", "use_gpu", "gpu",
+                              "use_multi_gpu", "devices")
 
 
 def setting_name(args):
@@ -55,10 +63,8 @@ def _write_folder(folder, files):
 
 def _original_options(options):
     """The original's arguments of a run, with a named dataset's file, variable count and split filled in."""
+    check_training_options(options)
     args = {name: getattr(options, name) for name, *_ in ORIGINAL_ARGUMENTS}
-    for name in ("train_epochs", "batch_size", "itr"):
-        if args[name] < 1:
-            raise ConfigError(f"--{name} must be >= 1, got {args[name]}")
     if args["data"] in NAMED_DATASETS:
         file_name, data_dim, _ = NAMED_DATASETS[args["data"]]
         args.update(data_path=file_name, data_dim=data_dim, data_split=resolve_split(dataset=args["data"]))
@@ -67,86 +73,128 @@ def _original_options(options):
     return args
 
 
+def _prepare(options):
+    """(args, csv path, splits, scaler, model config): everything checked before anything is written."""
+    args = _original_options(options)
+    config = {key: args[key] for key in keras_model.ORIGINAL_MODEL_ARGUMENTS}
+    check_runnable(dict(config, legacy_mix=False, variant="original"))
+    csv_path = Path(args["root_path"]) / args["data_path"]
+    table = read_table(csv_path)
+    check_variable_count(len(table.names), args["data_dim"], csv_path, expected_by="--data_dim is")
+    splits, scaler = load_splits(csv_path, args["in_len"], args["out_len"], args["data_split"],
+                                 missing=options.missing, purpose="train", table=table)
+    return args, csv_path, splits, scaler, config
+
+
+def _fingerprint(args, options, seed, csv_path):
+    """What a run computes from: a resumed (or kept) run must have been started with the same."""
+    import keras
+
+    return {"args": {k: v for k, v in args.items() if k not in LOCATION_AND_COMPATIBILITY}, "seed": seed,
+            "missing": options.missing, "jit_compile": options.jit_compile, "backend": keras.backend.backend(),
+            "data_sha256": data_checksum(csv_path)}
+
+
+def _kept_run(folder, fingerprint):
+    """The report of a complete run folder started with the same fingerprint (`--resume` keeps it), else None."""
+    try:
+        args = json.loads((folder / "args.json").read_text())
+        report = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    same = {k: v for k, v in args.items() if k not in LOCATION_AND_COMPATIBILITY} == fingerprint["args"]
+    return report if same and report.get("seed") == fingerprint["seed"] else None
+
+
+def _checkpoint(folder, options, fingerprint, log):
+    """The run's Checkpoint (holding the state to continue from, if any), or a kept run's report (--resume of a
+    complete run). Refuses to overwrite a state or a folder unless asked."""
+    path = state_path(folder)
+    if options.resume and not options.force and folder.exists():
+        kept = _kept_run(folder, fingerprint)
+        if kept is None:
+            raise OutputError(f"{folder} exists from a run with other arguments; pass --force to replace it")
+        path.unlink(missing_ok=True)  # a run killed after writing its folder, before removing its state
+        log(f"{folder} is complete (--resume): kept")
+        return kept
+    state = None
+    if path.exists():
+        if options.resume:
+            state = TrainingState.load(path)
+            check_fingerprint(state, fingerprint, path)
+            log(f"resuming {folder.name} after epoch {state.epoch} (from {path})")
+        elif options.force:
+            path.unlink()
+        else:
+            epoch = TrainingState.load(path).epoch
+            raise OutputError(f"{path} holds an interrupted run ({epoch} epochs done): pass --resume to continue "
+                              "it, or --force to start over")
+    elif options.resume:
+        log(f"note: no resumable state for {folder.name}: training from epoch 1")
+    check_output(folder, options.force, folder=True)
+    return Checkpoint(path, fingerprint, state)
+
+
+def _run(options, args, index, data, log):
+    """One of the ``itr`` runs, locked, resumable, its folder written at the end; its report."""
+    import keras
+
+    from .training import fit_original, inference_copy
+
+    csv_path, splits, scaler, config = data
+    seed = options.seed + index
+    setting = setting_name(dict(args, itr_index=index))
+    folder = Path(args["checkpoints"]) / setting
+    with run_lock(folder):
+        remove_leftovers(folder)
+        checkpoint = _checkpoint(folder, options, _fingerprint(args, options, seed, csv_path), log)
+        if not isinstance(checkpoint, Checkpoint):
+            return checkpoint
+        log(f">>>>>>>start training : {setting}>>>>>>>>>>>>>>>>>>>>>>>>>>")
+        for part, split in splits.items():
+            log(f"{part} {len(split)}" + (f" ({split.dropped} windows with missing values left out)"
+                                          if split.dropped else ""))
+        keras.utils.set_random_seed(seed)  # weight initialisation and the dropout layers' seed generators
+        model = keras_model.Crossformer(**config, training_args={k: v for k, v in args.items()
+                                                                 if k not in keras_model.ORIGINAL_MODEL_ARGUMENTS})
+        try:
+            result = fit_original(model, splits, args["batch_size"], args["train_epochs"], args["patience"],
+                                  args["learning_rate"], args["lradj"], seed=seed, verbose=options.verbose, log=log,
+                                  jit_compile=options.jit_compile, checkpoint=checkpoint)
+        except KeyboardInterrupt:
+            raise Interrupted(interrupted_message(checkpoint)) from None
+        model.scale_statistic = scaler
+        report = {"setting": setting, "seed": seed, "missing": options.missing, "windows": result.windows,
+                  "dropped_windows": {part: split.dropped for part, split in splits.items()},
+                  "test": result.metrics, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+                  "resumed_after": result.resumed_after, "history": result.history, "seconds": result.seconds}
+        _write_folder(folder, {"model.keras": lambda path, trained=model: inference_copy(trained).save(path),
+                               "args.json": _json_bytes(args),
+                               "scale_statistic.json": _json_bytes(scaler.as_lists()),
+                               "metrics.json": _json_bytes(report)})
+        checkpoint.path.unlink(missing_ok=True)
+    m = result.metrics
+    log(f"test: mse {m['mse']:.7f} mae {m['mae']:.7f} rmse {m['rmse']:.7f} ({result.windows['test']} windows; "
+        f"best epoch {result.best_epoch} of {len(result.history)}; {result.seconds:.0f} s) -> {folder}")
+    return report
+
+
+def interrupted_message(checkpoint):
+    done = checkpoint.epochs_saved
+    if not done:
+        return "stopped before the first epoch ended; nothing to resume"
+    return (f"stopped after epoch {done}, which is saved in {checkpoint.path}: run the same command with --resume "
+            "to continue")
+
+
 def train(options=None, log=print, **overrides):
     """Run `crossformer train`: ``itr`` runs of the original recipe, each written to CHECKPOINTS/SETTING/.
 
     ``options`` is a TrainingOptions (default: the original's defaults), ``overrides`` replace its fields
-    (``train(data="ETTh1", root_path="data", in_len=168)``). Returns one report dict per run (setting, window
+    (``train(data="ETTh1", root_path="data", in_len=168)``). Every argument and the data are checked before
+    anything is written (ConfigError / DataError). Returns one report dict per run (setting, seed, window
     counts, test metrics, best epoch, history, seconds)."""
-    from .training import fit_original, inference_copy
-
     options = TrainingOptions(**{**(asdict(options) if options else {}), **overrides})
-    args = _original_options(options)
-    csv_path = Path(args["root_path"]) / args["data_path"]
-    values, _ = read_series(csv_path)
-    check_variable_count(values.shape[1], args["data_dim"], csv_path, expected_by="--data_dim is")
-    config = {key: args[key] for key in keras_model.ORIGINAL_MODEL_ARGUMENTS}
-    check_runnable(dict(config, legacy_mix=False, variant="original"))
-    reports = []
-    for index in range(args["itr"]):
-        setting = setting_name(dict(args, itr_index=index))
-        folder = Path(args["checkpoints"]) / setting
-        Path(args["checkpoints"]).mkdir(parents=True, exist_ok=True)
-        check_output(folder, options.force, folder=True)
-        log(f">>>>>>>start training : {setting}>>>>>>>>>>>>>>>>>>>>>>>>>>")
-        model = keras_model.Crossformer(**config, training_args={k: v for k, v in args.items()
-                                                                 if k not in keras_model.ORIGINAL_MODEL_ARGUMENTS})
-        result = fit_original(model, csv_path, args["data_split"], args["batch_size"], args["train_epochs"],
-                              args["patience"], args["learning_rate"], args["lradj"], seed=options.seed + index,
-                              verbose=options.verbose, log=log, jit_compile=options.jit_compile)
-        report = {"setting": setting, "windows": result.windows, "test": result.metrics,
-                  "best_epoch": result.best_epoch, "epochs_run": len(result.history), "history": result.history,
-                  "seconds": result.seconds}
-        _write_folder(folder, {"model.keras": lambda path, trained=model: inference_copy(trained).save(path),
-                               "args.json": _json_bytes(args),
-                               "scale_statistic.json": _json_bytes(
-                                   {k: v.tolist() for k, v in model.scale_statistic.items()}),
-                               "metrics.json": _json_bytes(report)})
-        m = result.metrics
-        log(f"test: mse {m['mse']:.7f} mae {m['mae']:.7f} rmse {m['rmse']:.7f} ({result.windows['test']} windows; "
-            f"best epoch {result.best_epoch} of {len(result.history)}; {result.seconds:.0f} s) -> {folder}")
-        reports.append(report)
-    return reports
-
-
-# ------------------------------------------------------------------------------------------------ reading
-def load_run(source, verify=True, legacy_mix=False):
-    """(model, args dict or {}) from one of our run folders (model.keras + args.json + scale_statistic.json), a
-    .keras file, an original checkpoint folder (converted now and verified; ``legacy_mix`` for one trained before
-    December 2023: a .keras file carries its own setting), or a deployment artifact (.tflite, .onnx, OpenVINO
-    .xml, SavedModel folder): a converter.export.Artifact, which predicts as the model does, with its own
-    runtime, configuration and scaler."""
-    from converter.conversion import convert
-    from converter.export.artifact import artifact_format_of
-
-    source = Path(source)
-    if artifact_format_of(source):
-        from converter.export import load_artifact
-
-        artifact = load_artifact(source)
-        return artifact, artifact.training_args or {}
-    if source.is_file() and source.suffix == ".keras":
-        return load_keras_crossformer(source), {}
-    if not source.is_dir():
-        raise CheckpointError(f"{source}: no such checkpoint folder or .keras file")
-    if (source / "model.keras").is_file():
-        return read_run_folder(source)
-    args = read_args_json(source / "args.json") if (source / "args.json").is_file() else {}
-    if (source / "checkpoint.pth").is_file():
-        report = convert(source, verify=verify, overrides={"legacy_mix": True} if legacy_mix else None)
-        if report.verify is not None and not report.verify.passed:
-            raise CheckpointError(f"{source}: the on-the-fly conversion failed verification ({report.summary()})")
-        return report.model, args
-    raise CheckpointError(f"{source} holds neither model.keras nor checkpoint.pth")
-
-
-def data_file(data, root_path, run_args):
-    """The CSV a job reads: ``data`` (a path, or a dataset name under ``root_path``), else the run's args.json's."""
-    if data:
-        if data in NAMED_DATASETS:
-            return Path(root_path or run_args.get("root_path", ".")) / NAMED_DATASETS[data][0]
-        return Path(data)
-    if run_args.get("data_path"):
-        return Path(root_path or run_args.get("root_path", ".")) / run_args["data_path"]
-    raise ConfigError("no data: pass --data CSV (the checkpoint's args.json names none)")
-
+    args, csv_path, splits, scaler, config = _prepare(options)
+    Path(args["checkpoints"]).mkdir(parents=True, exist_ok=True)
+    return [_run(options, args, index, (csv_path, splits, scaler, config), log) for index in range(args["itr"])]

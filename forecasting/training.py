@@ -8,16 +8,14 @@ the original's code), then the learning-rate schedule; finally the best weights 
 metrics computed per batch and weighted by batch size.
 """
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 
 from keras_model.losses import MeanSquaredError
 from keras_model.optimizers import TorchAdam
-from keras_model.scaling import ScaleStatistic
 
 from .batches import make_batches
-from .data import load_split
 from .evaluation import evaluate_model, mean_batch_loss
 
 LR_SCHEDULES = {"type1": (2, 4, 6, 8, 10), "type2": (5, 10, 15, 20, 25)}  # epochs after which the rate halves
@@ -47,32 +45,34 @@ class OriginalEarlyStopping:
 
 
 class OriginalEpochEnd(keras.callbacks.Callback):
-    """After each epoch, what the original's loop does: validation and test loss, early stopping with its tie
-    rule, then the learning-rate schedule. ``on_best(epoch, weights)`` keeps the best weights."""
+    """Around each epoch, what the original's loop does: the epoch's batch order (pinned to the epoch, so a
+    resumed run reads the same order), then after it the validation and test loss, early stopping with its
+    tie rule (the best epoch's weights kept), and the learning-rate schedule."""
 
-    def __init__(self, train_steps, val_batches, test_batches, patience, learning_rate, lradj, on_best, log=print):
+    def __init__(self, train_batches, val_batches, test_batches, patience, learning_rate, lradj, log=print):
         super().__init__()
-        self.train_steps, self.val_batches, self.test_batches = train_steps, val_batches, test_batches
-        self.learning_rate, self.lradj, self.on_best, self.log = learning_rate, lradj, on_best, log
+        self.train_batches, self.val_batches, self.test_batches = train_batches, val_batches, test_batches
+        self.learning_rate, self.lradj, self.log = learning_rate, lradj, log
         self.stopping = OriginalEarlyStopping(patience)
-        self.history = []
+        self.history, self.best_epoch, self.best_weights = [], 0, None
         self.started = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.train_batches.set_epoch(epoch)
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        self.val_batches.set_epoch(epoch)  # not fit()'s dataset: a new order each epoch, as the original's val loader
         vali_loss = mean_batch_loss(self.model, self.val_batches)
-        self.val_batches.on_epoch_end()  # not fit()'s dataset, so reshuffled here, as the original's val loader is
         test_loss = mean_batch_loss(self.model, self.test_batches)
         train_loss = float((logs or {}).get("loss", float("nan")))
         self.history.append({"epoch": epoch + 1, "train_loss": train_loss, "vali_loss": vali_loss,
                              "test_loss": test_loss, "seconds": time.perf_counter() - self.started})
-        self.log(f"Epoch: {epoch + 1}, Steps: {self.train_steps} | Train Loss: "
+        self.log(f"Epoch: {epoch + 1}, Steps: {len(self.train_batches)} | Train Loss: "
                  f"{train_loss:.7f} Vali Loss: {vali_loss:.7f} Test Loss: {test_loss:.7f}")
         verdict = self.stopping.step(vali_loss)
         if verdict == "best":
-            self.on_best(epoch + 1, self.model.get_weights())
+            self.best_epoch, self.best_weights = epoch + 1, self.model.get_weights()
         else:
             self.log(f"EarlyStopping counter: {self.stopping.counter} out of {self.stopping.patience}")
             if verdict == "stop":
@@ -84,6 +84,18 @@ class OriginalEpochEnd(keras.callbacks.Callback):
             self.model.optimizer.learning_rate.assign(new_rate)
             self.log(f"Updating learning rate to {new_rate}")
 
+    def capture(self, state):
+        """Fill a TrainingState with this loop's state (history, early stopping, best epoch and weights)."""
+        state.history = [dict(entry) for entry in self.history]
+        state.early_stopping = {"best": self.stopping.best, "counter": self.stopping.counter}
+        state.best_epoch, state.best_weights = self.best_epoch, list(self.best_weights)
+        return state
+
+    def restore(self, state):
+        self.history = [dict(entry) for entry in state.history]
+        self.stopping.best, self.stopping.counter = state.early_stopping["best"], state.early_stopping["counter"]
+        self.best_epoch, self.best_weights = state.best_epoch, list(state.best_weights)
+
 
 @dataclass
 class TrainResult:
@@ -93,39 +105,42 @@ class TrainResult:
     history: list
     best_epoch: int
     seconds: float
+    resumed_after: list = field(default_factory=list)
 
 
-def fit_original(model, csv_path, data_split, batch_size=32, epochs=20, patience=3, learning_rate=1e-4,
-                 lradj="type1", seed=0, verbose=1, log=print, jit_compile=False):
-    """Train a freshly built keras_model.Crossformer on a CSV the original's way; returns a TrainResult with
-    the best weights restored and the test metrics. The model's scale_statistic is set from the training rows."""
-    config = model.crossformer_config
-    splits = {}
-    for part in ("train", "val", "test"):
-        splits[part], scaler = load_split(csv_path, part, config["in_len"], config["out_len"], data_split)
-    windows = {part: len(split) for part, split in splits.items()}
-    for part, count in windows.items():
-        log(f"{part} {count}")
-    train_batches = make_batches(splits["train"], batch_size, shuffle=True, seed=seed, dtype=model.compute_dtype)
-    val_batches = make_batches(splits["val"], batch_size, shuffle=True, seed=seed + 1, dtype=model.compute_dtype)
+def fit_original(model, splits, batch_size=32, epochs=20, patience=3, learning_rate=1e-4, lradj="type1", seed=0,
+                 verbose=1, log=print, jit_compile=False, checkpoint=None):
+    """Train a freshly built keras_model.Crossformer the original's way on ``splits`` ({"train", "val",
+    "test"} SeriesSplits, as load_splits returns them); returns a TrainResult with the best weights restored
+    and the test metrics.
+
+    ``checkpoint`` (a resume.Checkpoint) writes the resumable state after every epoch and, when it holds one,
+    continues from it."""
+    train_batches = make_batches(splits["train"], batch_size, shuffle=True, seed=(seed, 0), dtype=model.compute_dtype)
+    val_batches = make_batches(splits["val"], batch_size, shuffle=True, seed=(seed, 1), dtype=model.compute_dtype)
     test_batches = make_batches(splits["test"], batch_size, dtype=model.compute_dtype)
     model.compile(optimizer=TorchAdam(learning_rate=learning_rate),
                   loss=MeanSquaredError(dtype=model.compute_dtype), jit_compile=jit_compile)
-    best = {}
-    callback = OriginalEpochEnd(len(train_batches), val_batches, test_batches, patience, learning_rate, lradj,
-                                lambda epoch, weights: best.update(epoch=epoch, weights=weights), log)
+    loop = OriginalEpochEnd(train_batches, val_batches, test_batches, patience, learning_rate, lradj, log)
+    done, stopped, callbacks = 0, False, [loop]
+    if checkpoint is not None:
+        done, stopped = checkpoint.restore(model, loop)
+        callbacks.append(checkpoint.callback(model, loop))
     started = time.perf_counter()
-    # The progress bar first, so each epoch's bar is finished before the original-style epoch line prints.
-    progress = [keras.callbacks.ProgbarLogger()] if verbose else []
-    model.fit(train_batches, epochs=epochs, verbose=verbose, callbacks=progress + [callback])
-    model.set_weights(best["weights"])
-    model.scale_statistic = ScaleStatistic(scaler.mean.copy(), scaler.std.copy())
+    if not stopped and done < epochs:
+        # The progress bar first, so each epoch's bar is finished before the original-style epoch line prints.
+        progress = [keras.callbacks.ProgbarLogger()] if verbose else []
+        # shuffle=False: the windows are already shuffled per (seed, epoch); fit()'s own shuffle would also
+        # permute the batches, drawing on Python's global `random`, which a resumed process cannot replay.
+        model.fit(train_batches, epochs=epochs, initial_epoch=done, shuffle=False, verbose=verbose,
+                  callbacks=progress + callbacks)
+    seconds = time.perf_counter() - started + (checkpoint.seconds_before if checkpoint is not None else 0.0)
+    model.set_weights(loop.best_weights)
     # Measured on the model as saved (uncompiled), so `crossformer evaluate` of the run folder runs the same
     # program; on JAX the compiled model predicts op by op (jit_compile off), the saved one through XLA.
     metrics, _ = evaluate_model(inference_copy(model), splits["test"], batch_size)
-    return TrainResult(model, metrics, windows, callback.history, best["epoch"], time.perf_counter() - started)
-
-
+    return TrainResult(model, metrics, {part: len(split) for part, split in splits.items()}, loop.history,
+                       loop.best_epoch, seconds, checkpoint.resumed_after if checkpoint is not None else [])
 def inference_copy(model):
     """The trained model without its optimizer: what a run folder keeps (a third of the size; no Adam state)."""
     copy = type(model).from_config(model.get_config())

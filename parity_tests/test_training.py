@@ -312,11 +312,11 @@ def test_bad_training_and_evaluation_input_is_one_line(tmp_path, capfd):
         assert code == 2 and f"--{flag[2:].replace('-', '_')} must be >= 1" in err and len(err.splitlines()) == 1
     code, _, err = run_cli(capfd, "evaluate", ETTH1_FOLDER, "--data", ETTH1_CSV, "--batch-size", "0",
                            "--json", tmp_path / "m.json")
-    assert code == 2 and "batch size must be >= 1" in err
+    assert code == 2 and "--batch_size must be >= 1" in err
     (tmp_path / "ragged.csv").write_text(lines[0] + "\n" + lines[1] + "\n" + lines[2].rsplit(",", 1)[0] + "\n")
     code, _, err = run_cli(capfd, "evaluate", ETTH1_FOLDER, "--data", tmp_path / "ragged.csv",
                            "--json", tmp_path / "m.json")
-    assert code == 2 and "row 3 has 7 columns, the header 8" in err
+    assert code == 2 and "line 3 has 7 columns, the header 8" in err
     code, _, err = run_cli(capfd, "evaluate", ETTH1_FOLDER, "--data", ETTH1_CSV, "--json", tmp_path / "no" / "m.json")
     assert code == 2 and "not an existing folder" in err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

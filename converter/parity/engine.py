@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..precision import disable_tf32
+from ..validation import require_int
 from .capture import capture_keras, capture_torch, flatten_arrays, match_layers, output_shape, run_isolated, \
     torch_modules
 from .report import Comparison, ModuleParity, ParityReport, display_name, mismatch
@@ -76,6 +77,8 @@ def layerwise_parity(torch_model, keras_model, inputs, dtype="float32", modes=MO
     """
     import keras
 
+    if batch is not None:
+        require_int(batch, "batch", 1)
     if device == "gpu":
         disable_tf32()
     inputs = np.asarray(inputs, dtype=dtype)

@@ -1,6 +1,7 @@
 """Per-module parameter counts, torchinfo and Keras side by side (`crossformer summary`)."""
 import numpy as np
 
+from ..validation import require_int
 from .capture import keras_layer_for, torch_modules
 from .report import display_name
 
@@ -16,6 +17,8 @@ def parameter_summary(torch_model, keras_model, max_depth=None):
     (sum of numel, torchinfo total, Keras count_params)."""
     import torchinfo
 
+    if max_depth is not None:
+        require_int(max_depth, "depth", 1)
     config = torch_model.crossformer_config
     summary = torchinfo.summary(torch_model, input_size=(1, config["in_len"], config["data_dim"]), depth=100,
                                 verbose=0, device="cpu")

@@ -1,5 +1,5 @@
 """crossformer evaluate CHECKPOINT: test metrics as the original computes them (forecasting.evaluate)."""
-from ..arguments import EXIT_OK, add_legacy_mix_flag
+from ..arguments import EXIT_OK, add_legacy_mix_flag, add_missing_flag
 
 
 def register(commands):
@@ -15,6 +15,8 @@ def register(commands):
     parser.add_argument("--inverse", action="store_true", help="metrics in the data's original scale")
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=32)
     parser.add_argument("--json", help="where to write the metrics (default results/NAME/metrics.json)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing metrics file")
+    add_missing_flag(parser)
     add_legacy_mix_flag(parser)
     parser.set_defaults(run=run)
 
@@ -23,5 +25,6 @@ def run(args):
     from forecasting import evaluate
 
     evaluate(args.checkpoint, data=args.data, root_path=args.root_path, data_split=args.data_split,
-             inverse=args.inverse, batch_size=args.batch_size, output=args.json, legacy_mix=args.legacy_mix)
+             inverse=args.inverse, batch_size=args.batch_size, output=args.json, legacy_mix=args.legacy_mix,
+             force=args.force, missing=args.missing)
     return EXIT_OK

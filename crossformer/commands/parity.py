@@ -1,7 +1,7 @@
 """crossformer parity SRC: every module of reference_torch against its Keras twin, chained and isolated."""
 from pathlib import Path
 
-from ..arguments import EXIT_CHECK_FAILED, EXIT_OK, add_source_arguments, model_overrides
+from ..arguments import EXIT_CHECK_FAILED, EXIT_OK, add_missing_flag, add_source_arguments, model_overrides
 
 
 def register(commands):
@@ -18,7 +18,9 @@ def register(commands):
                         "original pipeline does, instead of seeded random series")
     parser.add_argument("--mode", choices=("chained", "isolated", "both"), default="both")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    add_missing_flag(parser)
     parser.add_argument("--json", help="write the whole report here (for CI)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --json report")
     parser.set_defaults(run=run)
 
 
@@ -26,17 +28,14 @@ def parity_inputs(args, pair):
     """Seeded random series, or the first test windows of --data (the checkpoint's split and scaler)."""
     import numpy as np
 
-    from converter.errors import ConfigError
     from forecasting.data import first_test_windows, resolve_split
 
     config = pair.config
-    if args.samples < 1 or args.batch < 1:
-        raise ConfigError("--samples and --batch must be >= 1")
     if not args.data:
         return np.random.default_rng(args.seed).standard_normal((args.samples, config["in_len"], config["data_dim"]))
     data_split = resolve_split((pair.checkpoint.args or {}).get("data_split"), csv_path=args.data)
     scale_statistic = pair.checkpoint.scale_statistic
-    inputs = first_test_windows(args.data, config, args.samples, data_split, scale_statistic)
+    inputs = first_test_windows(args.data, config, args.samples, data_split, scale_statistic, args.missing)
     print(f"inputs: the first {args.samples} test windows of {args.data} (split {list(data_split)}, "
           f"{'the checkpoint scaler' if scale_statistic is not None else 'scaler fit on the train rows'})")
     return inputs
@@ -47,9 +46,11 @@ def run(args):
     from converter.parity import MODES, layerwise_parity
     from converter.parity.pair import load_pair
     from converter.precision import disable_tf32
+    from converter.validation import check_parity_arguments
 
+    check_parity_arguments(args.samples, args.batch, args.seed)
     if args.json:
-        check_output(args.json, force=True)
+        check_output(args.json, args.force, suffix=".json")
     disable_tf32()
     pair = load_pair(args.src, args.keras, args.config, model_overrides(args), args.dtype)
     for note in pair.notes:

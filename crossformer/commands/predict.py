@@ -1,5 +1,5 @@
 """crossformer predict MODEL --input CSV -o OUT.csv: a forecast in the data's scale (forecasting.forecast)."""
-from ..arguments import EXIT_OK, add_legacy_mix_flag
+from ..arguments import EXIT_OK, add_legacy_mix_flag, add_missing_flag
 
 
 def register(commands):
@@ -14,6 +14,7 @@ def register(commands):
     parser.add_argument("--variables", help="comma-separated columns to plot (default: the last)")
     parser.add_argument("--end", type=int, help="forecast from this row (history = the in_len rows before it)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    add_missing_flag(parser)
     add_legacy_mix_flag(parser)
     parser.set_defaults(run=run)
 
@@ -22,5 +23,5 @@ def run(args):
     from forecasting import forecast
 
     forecast(args.model, args.input, args.output, end=args.end, variables=args.variables, plot=args.plot,
-             force=args.force, legacy_mix=args.legacy_mix)
+             force=args.force, legacy_mix=args.legacy_mix, missing=args.missing)
     return EXIT_OK

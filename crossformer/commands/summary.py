@@ -12,7 +12,9 @@ def register(commands):
 def run(args):
     from converter.parity import format_summary, parameter_summary
     from converter.parity.pair import load_pair
+    from converter.validation import check_depth
 
+    check_depth(args.depth)
     pair = load_pair(args.src, None, args.config, model_overrides(args))
     for note in pair.notes:
         print(f"note: {note}")

@@ -1,5 +1,5 @@
 """crossformer train: the original main_crossformer.py, in Keras (forecasting.train)."""
-from ..arguments import EXIT_OK, parse_bool
+from ..arguments import EXIT_OK, add_missing_flag, parse_bool
 
 
 def register(commands):
@@ -17,14 +17,19 @@ def register(commands):
         else:
             parser.add_argument(*spellings, dest=name, type=parse_bool if kind == BOOL_VALUE else kind,
                                 default=default, help=f"{text} (default {default})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the batch order (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weight initialisation, dropout and batch "
+                        "order (default 0; run i of --itr uses seed + i): the same seed gives the same run")
+    add_missing_flag(parser)
     # Measured (bench/benchmark.py, ETTh1 configuration, batch 32, 2 cores, two runs): the compiled graph trains
     # at 1.09-1.18x PyTorch's speed, XLA at 0.96-1.12x after a ~50 s compilation, so XLA is opt-in.
     parser.add_argument("--jit-compile", dest="jit_compile", choices=("auto", "on", "off"), default="off",
                         help="XLA compilation of the training step (default off: the plain compiled graph is faster "
                         "here)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress bar (default 1)")
-    parser.add_argument("--force", action="store_true", help="replace an existing run folder")
+    parser.add_argument("--force", action="store_true", help="replace an existing run folder (and discard an "
+                        "interrupted run's resumable state)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its last complete "
+                        "epoch (CHECKPOINTS/SETTING.resume.npz), with the same arguments; a complete run is kept")
     parser.set_defaults(run=run)
 
 
