@@ -176,8 +176,9 @@ TRAIN_STEPS = 4
 LEARNING_RATE = 2.0 ** -10  # exact in float32, so Keras's float32 learning-rate variable cannot blur float64
 
 
-def adam_steps(torch_model, x, y):
-    """TRAIN_STEPS steps of torch Adam on batches of 4; the per-step losses."""
+def adam_steps(torch_model, x, y, gradient_peaks=None):
+    """TRAIN_STEPS steps of torch Adam on batches of 4; the per-step losses. ``gradient_peaks``, a dict, is
+    filled with each weight's largest |gradient| over the steps."""
     optimizer = torch.optim.Adam(torch_model.parameters(), lr=LEARNING_RATE)
     losses = []
     for step in range(TRAIN_STEPS):
@@ -185,16 +186,31 @@ def adam_steps(torch_model, x, y):
         loss = torch.nn.functional.mse_loss(torch_model(torch.from_numpy(x[4 * step:4 * step + 4])),
                                             torch.from_numpy(y[4 * step:4 * step + 4]))
         loss.backward()
+        if gradient_peaks is not None:
+            for name, parameter in torch_model.named_parameters():
+                peak = float(parameter.grad.abs().max())
+                gradient_peaks[name] = max(gradient_peaks.get(name, 0.0), peak)
         optimizer.step()
         losses.append(loss.item())
     return losses
 
 
 def torch_adam_trajectory(config, x, y):
-    """The weights after TRAIN_STEPS float64 torch Adam steps: the exact trajectory float32 runs approximate."""
+    """The weights after TRAIN_STEPS float64 torch Adam steps (the exact trajectory float32 runs approximate),
+    and each weight's largest |gradient| on the way."""
     torch_model = seeded_torch_model(config).double().train()
-    adam_steps(torch_model, x, y)
-    return {k: v.detach().numpy() for k, v in torch_model.named_parameters()}
+    gradient_peaks = {}
+    adam_steps(torch_model, x, y, gradient_peaks)
+    return {k: v.detach().numpy() for k, v in torch_model.named_parameters()}, gradient_peaks
+
+
+def adam_travel_bound(steps, beta_1=0.9, beta_2=0.999):
+    """How far (in units of lr) torch Adam can move one weight in its first ``steps`` steps, whatever the
+    gradients: by Cauchy-Schwarz on the moments, step t moves at most
+    sqrt(1 - b2^t) / (1 - b1^t) * (1 - b1) / sqrt(1 - b2) * sqrt(sum_{k<t} (b1^2 / b2)^k) lr
+    (1.0 at t=1, 1.007 at t=4)."""
+    return sum(math.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t) * (1 - beta_1) / math.sqrt(1 - beta_2)
+               * math.sqrt(sum((beta_1 ** 2 / beta_2) ** k for k in range(t))) for t in range(1, steps + 1))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -203,14 +219,23 @@ def test_training_parity_over_several_fit_steps(dtype):
     PyTorch Adam loop end at the same weights, with the same per-step losses.
 
     Tolerance, and why. float64 is the math check: every weight within the policy's 1e-12. In float32, Adam's
-    update m/(sqrt(v)+eps) is scale-free, so a gradient component that is within rounding noise of zero (the
-    key projections' biases exactly, softmax ignoring a shift of all scores; other components nearly) steps by
-    up to lr in a direction the noise decides: two float32 trajectories drift apart there by a fraction of lr
-    per step, and no per-weight bound tighter than Adam's own is honest. What float32 training can be held to
-    is accuracy: the Keras float32 weights must be at most twice as far from the exact (float64) trajectory as
-    PyTorch's float32 weights are (measured: 1.3e-4 against 2.2e-4; keras.optimizers.Adam, with its other
-    epsilon placement, lands 10x as far). Losses (both precisions) are compared to rel 1e-6: Keras reports
-    them through a float32 running mean.
+    update m/(sqrt(v)+eps) is scale-free, so a gradient component that is within rounding noise of zero steps
+    by up to lr in a direction the noise decides. The key projections' biases are exactly such weights (a bias
+    on the keys shifts all scores of a query alike, and softmax ignores the shift): they are identified in
+    float64 (|gradient| <= 1e-12 at every step; asserted to be exactly those 18 biases) and held to Adam's own
+    travel bound, about lr per step (3.9e-3 over the 4 steps) from the exact trajectory (measured 1.6e-4).
+    Left in, they would set any max over all weights, and an optimizer bug could hide behind their noise.
+
+    Every other weight is held to accuracy against the exact (float64) trajectory, measured as PyTorch's own
+    float32 training achieves it:
+    - per tensor, the mean |error| of the Keras weights is at most 3x PyTorch's (measured ratio 0.30 to 1.43
+      over the 251 tensors; errors of ~5e-9, the size of float32 rounding of weights ~0.2: both runs are as
+      accurate as float32 can be). beta_2=0.99 in the Keras optimizer alone makes every tensor 29x to 1000x
+      worse; the 3x leaves 2x headroom over the noisiest tensor and 10x below the mildest bug effect;
+    - the worst single element is at most twice PyTorch's worst (measured 3.6e-6 against 1.3e-5; a handful of
+      near-zero gradient components make this tail, so it alone could not see a bug that moves every weight).
+    keras.optimizers.Adam, with its other epsilon placement, lands 10x as far. Losses (both precisions) are
+    compared to rel 1e-6: Keras reports them through a float32 running mean.
 
     fit() runs eagerly here (the same ops; tracing the compiled step costs ~25 s per dtype on this machine);
     the compiled training path is exercised by the end-to-end test through `crossformer train`.
@@ -257,10 +282,26 @@ def test_training_parity_over_several_fit_steps(dtype):
             diff = float(np.max(np.abs(got[key] - expected[key])))
             assert tolerance.passes(diff, float(np.max(np.abs(expected[key])))), (key, diff)
     else:
-        exact = torch_adam_trajectory(config, x.astype("float64"), y.astype("float64"))
-        keras_error = max(float(np.max(np.abs(got[k] - exact[k]))) for k in exact)
-        torch_error = max(float(np.max(np.abs(expected[k] - exact[k]))) for k in exact)
+        exact, gradient_peaks = torch_adam_trajectory(config, x.astype("float64"), y.astype("float64"))
+        vanishing = {key for key, peak in gradient_peaks.items() if peak <= 1e-12}
+        assert vanishing == {f"{name}.key_projection.bias" for name, module in torch_model.named_modules()
+                             if isinstance(module, reference_torch.AttentionLayer)}
+        travel = adam_travel_bound(TRAIN_STEPS) * LEARNING_RATE
+        for key in vanishing:  # rounding noise, normalised by Adam: no bound tighter than Adam's own is honest
+            assert np.max(np.abs(got[key] - exact[key])) <= travel, key
+        held = [key for key in exact if key not in vanishing]
+        keras_error = max(float(np.max(np.abs(got[k] - exact[k]))) for k in held)
+        torch_error = max(float(np.max(np.abs(expected[k] - exact[k]))) for k in held)
+        record_parity("training parity: worst weight error vs float64 Adam (Keras; PyTorch next)", dtype, 4,
+                      keras_error)
+        record_parity("training parity: worst weight error vs float64 Adam (PyTorch)", dtype, 4, torch_error)
         assert keras_error <= 2 * torch_error, (keras_error, torch_error)
+        ratios = {k: float(np.mean(np.abs(got[k] - exact[k])) / np.mean(np.abs(expected[k] - exact[k])))
+                  for k in held}
+        worst_key = max(ratios, key=ratios.get)
+        record_parity("training parity: worst per-tensor mean-error ratio Keras/PyTorch", dtype, 4,
+                      ratios[worst_key])
+        assert ratios[worst_key] <= 3, (worst_key, ratios[worst_key])
 
 
 # ------------------------------------------------------------------------------------------- end to end
