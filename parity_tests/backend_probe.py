@@ -1,12 +1,14 @@
 """Run by test_backends.py in a subprocess with KERAS_BACKEND set: small-config parity on that backend.
 
-Prints one JSON line: the backend actually in use, {case: {dtype: output max abs diff}}, and the layer-wise
-harness's verdict on config B (float32, both modes).
+Prints one JSON line: the backend actually in use, {case: {dtype: output max abs diff}}, the dtypes of the
+Keras outputs, with float64 how exactly the backend's ops.matmul computes a float64 product, and with
+--layerwise the layer-wise harness's verdict on config B (float32, both modes).
 """
 import json
 import sys
 
 import keras
+import numpy as np
 
 from converter import torch_to_keras
 from converter.parity import layerwise_parity
@@ -15,18 +17,31 @@ from conftest import PARITY_CASES, keras_forward, max_abs_diff, seeded_series, s
 
 SMALL_CASES = [name for name in PARITY_CASES if name != "etth1"]
 
+
+def float64_matmul():
+    """The result dtype and max abs error of ops.matmul on float64 64x64 inputs, against NumPy's float64."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 64, 64))
+    got = keras.ops.convert_to_numpy(keras.ops.matmul(keras.ops.convert_to_tensor(a, dtype="float64"),
+                                                      keras.ops.convert_to_tensor(b, dtype="float64")))
+    return {"dtype": str(got.dtype), "max_abs_error": float(np.max(np.abs(got - a @ b)))}
+
+
 if __name__ == "__main__":
     layerwise_wanted = "--layerwise" in sys.argv
     dtypes = [arg for arg in sys.argv[1:] if arg != "--layerwise"] or ["float32"]
-    report = {"backend": keras.backend.backend(), "diffs": {}}
+    report = {"backend": keras.backend.backend(), "diffs": {}, "output_dtypes": {}}
     for name in SMALL_CASES:
         config = PARITY_CASES[name]
         torch_model = seeded_torch_model(config)
         x = seeded_series(config, 3)
-        report["diffs"][name] = {
-            dtype: max_abs_diff(keras_forward(torch_to_keras(torch_model, dtype=dtype), x),
-                                torch_forward(torch_model, x, dtype))
-            for dtype in dtypes}
+        report["diffs"][name], report["output_dtypes"][name] = {}, {}
+        for dtype in dtypes:
+            got = keras_forward(torch_to_keras(torch_model, dtype=dtype), x)
+            report["diffs"][name][dtype] = max_abs_diff(got, torch_forward(torch_model, x, dtype))
+            report["output_dtypes"][name][dtype] = str(got.dtype)
+    if "float64" in dtypes:
+        report["float64_matmul"] = float64_matmul()
     if layerwise_wanted:
         torch_model = seeded_torch_model(PARITY_CASES["config_b"])
         layerwise = layerwise_parity(torch_model, torch_to_keras(torch_model),

@@ -3,8 +3,8 @@
 Each backend runs in its own process (KERAS_BACKEND is read once, at import). float64 is exact on the
 TensorFlow and JAX backends (on JAX thanks to keras_model's own float64 mean and LayerNorm: Keras's ops.mean
 and LayerNormalization compute float64 in float32 there). On the torch backend Keras 3.15 computes ops.matmul,
-so every Dense, in float32 (keras-team/keras#23704), which the strict xfail below documents and will flag once
-Keras fixes it.
+so every Dense, in float32 (keras-team/keras#23704): a test below pins that cause and its size, and fails the
+day Keras fixes it (or anything else goes wrong on that path).
 """
 import importlib.util
 import json
@@ -18,7 +18,7 @@ import pytest
 import keras_model
 from converter import tolerance_for
 
-from conftest import CONFIG_B, REPO
+from conftest import CONFIG_B, PARITY_CASES, REPO
 
 HERE = os.path.dirname(__file__)
 
@@ -55,10 +55,29 @@ def test_float64_parity_on_jax_backend(backend):
     assert all(tolerance_for("float64").passes(d["float64"]) for d in diffs.values()), diffs
 
 
-@pytest.mark.xfail(strict=True, reason="keras-team/keras#23704: float64 matmul runs in float32 on the torch backend")
-def test_float64_parity_on_torch_backend():
-    diffs = run_probe("torch", "float64")["diffs"]
-    assert all(tolerance_for("float64").passes(d["float64"]) for d in diffs.values()), diffs
+def test_float64_on_torch_backend_is_off_by_float32_matmul_rounding_only():
+    """float64 on the torch backend misses the float64 bound for one known reason, and by no more than it explains.
+
+    The cause, measured directly: Keras's ops.matmul hands two float64 tensors back as float32, computed in
+    float32 (keras-team/keras#23704; its result_type(float64, float64) is float32 on this backend): max abs
+    error 7.1e-6 on a 64x64 product of unit normals, where float64 gives ~1e-14. Dense casts the result back,
+    so the model still returns float64. The effect: every small configuration's output is beyond the float64
+    bound (1e-12) and within the float32 one (abs 1e-5); measured 3.3e-7 to 4.5e-7. Anything else fails here:
+    the probe crashing, the wrong backend, a missing case, a float32 model output, a larger difference; and so
+    does the day Keras computes float64 matmuls in float64 (then the float64 bound should hold on torch too:
+    add it to keras_model.model.FLOAT64_EXACT_BACKENDS and test it as on JAX).
+    """
+    report = run_probe("torch", "float64")
+    matmul = report["float64_matmul"]
+    assert matmul["dtype"] == "float32" and 1e-12 < matmul["max_abs_error"] < 1e-4, \
+        f"float64 matmul no longer computed in float32 on torch, keras-team/keras#23704 fixed? {matmul}"
+    diffs = {case: d["float64"] for case, d in report["diffs"].items()}
+    assert sorted(diffs) == sorted(name for name in PARITY_CASES if name != "etth1"), diffs
+    assert all(d["float64"] == "float64" for d in report["output_dtypes"].values()), report["output_dtypes"]
+    exact = {case: d for case, d in diffs.items() if tolerance_for("float64").passes(d)}
+    assert not exact, f"float64 now exact on the torch backend, keras-team/keras#23704 fixed? {exact}"
+    beyond = {case: d for case, d in diffs.items() if not tolerance_for("float32").passes(d)}
+    assert not beyond, f"beyond float32 rounding: more than the known cause at work: {beyond}"
 
 
 @pytest.mark.parametrize("backend", [JAX])
