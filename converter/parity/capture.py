@@ -110,13 +110,21 @@ def capture_torch(torch_model, x, device="cpu", sequence=None):
     return records, order
 
 
+_NO_OWN_CALL = object()
+
+
 def capture_keras(keras_model, x, layers):
-    """Run the Keras model once (eagerly) with every named layer's call recorded; {name: [Call, ...]}."""
+    """Run the Keras model once (eagerly) with every named layer's call recorded; {name: [Call, ...]}.
+
+    Each layer is left as it was found: a `call` set on the instance itself (a patched layer) is put back,
+    so whatever runs next (isolated mode) runs the same code that was recorded.
+    """
     records = {}
     wrapped = []
     for name, layer in layers.items():
         if layer is None:
             continue
+        own_call = vars(layer).get("call", _NO_OWN_CALL)
         original = layer.call
 
         def recording(*args, _name=name, _original=original, **kwargs):
@@ -125,12 +133,15 @@ def capture_keras(keras_model, x, layers):
             return output
 
         object.__setattr__(layer, "call", recording)
-        wrapped.append(layer)
+        wrapped.append((layer, own_call))
     try:
         keras_model(x, training=False)
     finally:
-        for layer in wrapped:
-            object.__delattr__(layer, "call")
+        for layer, own_call in reversed(wrapped):  # reversed: a layer listed twice ends with its own state
+            if own_call is _NO_OWN_CALL:
+                object.__delattr__(layer, "call")
+            else:
+                object.__setattr__(layer, "call", own_call)
     return records
 
 
