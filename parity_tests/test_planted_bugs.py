@@ -8,17 +8,19 @@ is hard (bugs must stand out of rounding noise; in float64 they stand 1e8 above 
 import types
 
 import keras
+import numpy as np
 import pytest
 from keras import ops
 
 import keras_model
 from converter import torch_to_keras
-from converter.parity import layerwise_parity
+from converter.parity import capture_keras, compare_outputs, layerwise_parity, match_layers
 
 from conftest import CONFIG_B, seeded_series, seeded_torch_model
 
 BLOCK0 = "encoder.encode_blocks.0.encode_layers.0"
 MERGE1 = "encoder.encode_blocks.1.merge_layer"
+DECODE0 = "decoder.decode_layers.0"
 
 
 def layers_of(model, kind):
@@ -69,6 +71,40 @@ def merge_padded_with_zeros(model):
         override(layer, "pad_segments", pad_with_zeros)
 
 
+def predict_flattened_segment_major(layer):
+    """One DecoderLayer's second output (layer_predict) flattened '(seg_num out_d)' instead of '(out_d seg_num)';
+    its first output (the decoder state) stays right. Planted as an instance-level `call`, as a user might
+    patch a layer."""
+    def call(self, x, cross, training=None):
+        dec_output, layer_predict = type(self).call(self, x, cross, training=training)
+        ts_d, seg_num = x.shape[1], x.shape[2]
+        layer_predict = ops.transpose(ops.reshape(layer_predict, (-1, ts_d, seg_num, self.seg_len)), (0, 2, 1, 3))
+        return dec_output, ops.reshape(layer_predict, (-1, ts_d * seg_num, self.seg_len))
+
+    override(layer, "call", call)
+
+
+def decoder_predictions_flattened_segment_major(model):
+    for layer in model.decoder.decode_layers:
+        predict_flattened_segment_major(layer)
+
+
+def cross_attention_heads_merged_the_old_way(model):  # the pre-December-2023 head merge left in one place
+    for layer in model.decoder.decode_layers:
+        layer.cross_attention.mix = True
+
+
+def decoder_keeps_only_the_last_prediction(model):  # the layers' predictions replaced instead of summed
+    def call(self, x, cross, training=None):
+        for layer, cross_enc in zip(self.decode_layers, cross):
+            x, layer_predict = layer(x, cross_enc, training=training)
+        ts_d, out_seg_num = x.shape[1], x.shape[2]
+        predict = ops.transpose(ops.reshape(layer_predict, (-1, ts_d, out_seg_num, self.seg_len)), (0, 2, 3, 1))
+        return ops.reshape(predict, (-1, out_seg_num * self.seg_len, ts_d))
+
+    override(model.decoder, "call", call)
+
+
 # bug -> the module each mode must name first (chained: where outputs first diverge in the forward pass;
 # isolated: the layer whose own computation is wrong given the PyTorch layer's inputs).
 PLANTED = {
@@ -79,6 +115,11 @@ PLANTED = {
     heads_split_interleaved: (f"{BLOCK0}.time_attention.inner_attention.dropout", f"{BLOCK0}.time_attention"),
     square_kernel_left_untransposed: (f"{BLOCK0}.time_attention.query_projection",) * 2,
     merge_padded_with_zeros: (f"{MERGE1}.norm", MERGE1),
+    # A bug in a layer's second output belongs to that layer, not to the decoder that sums the predictions.
+    decoder_predictions_flattened_segment_major: (DECODE0, DECODE0),
+    cross_attention_heads_merged_the_old_way: (f"{DECODE0}.cross_attention.out_projection",
+                                               f"{DECODE0}.cross_attention"),
+    decoder_keeps_only_the_last_prediction: ("decoder", "decoder"),
 }
 CAUGHT = []  # (bug, dtype, mode, module, rel) for the run's summary
 
@@ -106,3 +147,46 @@ def test_planted_bug_is_caught_and_located(reference, plant):
         # Caught with a wide margin: the float32 tolerance is rel 1e-5.
         assert entry.max_rel >= 1e-4, (plant.__name__, mode, entry.max_rel)
         CAUGHT.append((plant.__name__, dtype, mode, named, entry.max_rel))
+
+
+def test_compare_outputs_sees_every_array_of_a_multi_output_module():
+    """A difference, or a shape mismatch, in any array but the first of a (nested) output counts."""
+    rng = np.random.default_rng(0)
+    state, predict = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 6))
+    assert compare_outputs((state, predict), (state, predict))[0] == 0.0
+    worst_abs, _, cosine, scale, problem = compare_outputs((state, predict + 0.5), (state, predict))
+    assert worst_abs == pytest.approx(0.5) and cosine < 1 and not problem
+    assert scale == max(np.abs(state).max(), np.abs(predict).max())
+    nested = [state, [state, predict]]  # the encoder's list of scales
+    assert compare_outputs([state, [state, predict * 2]], nested)[0] == pytest.approx(np.abs(predict).max())
+    assert "shape [2, 5]" in compare_outputs((state, predict[:, :5]), (state, predict))[4]
+    assert "1 outputs, PyTorch has 2" in compare_outputs((state,), (state, predict))[4]
+
+
+def test_a_bug_in_one_layers_second_output_is_attributed_to_that_layer(reference):
+    """Only decoder layer 1's layer_predict is wrong: both modes must name decoder.decode_layers.1 (its first
+    output, layer 2's input, is right, so nothing before or after it in the decoder state fails)."""
+    torch_model, x = reference
+    keras_copy = torch_to_keras(torch_model)
+    predict_flattened_segment_major(keras_copy.decoder.decode_layers[1])
+    report = layerwise_parity(torch_model, keras_copy, x, "float32", batch=4)
+    for mode in ("chained", "isolated"):
+        assert report.first_failure(mode) == "decoder.decode_layers.1", (mode, report.verdict())
+        failing = {m.name for m in report.modes[mode] if not m.passed}
+        assert failing == {"decoder.decode_layers.1", "decoder", "(model)"}, (mode, failing)
+        entry = next(m for m in report.modes[mode] if m.name == "decoder.decode_layers.1")
+        assert len(entry.shape) == 2 and entry.max_rel >= 1e-4, (entry.shape, entry.max_rel)
+
+
+def test_capture_restores_instance_level_call_overrides(reference):
+    """The recording wrapper is removed after capture, and a `call` the instance had before is put back."""
+    torch_model, x = reference
+    keras_copy = torch_to_keras(torch_model)
+    patched = keras_copy.decoder.decode_layers[1]
+    predict_flattened_segment_major(patched)
+    planted = vars(patched)["call"]
+    layers, _ = match_layers(torch_model, keras_copy)
+    records = capture_keras(keras_copy, x.astype("float32"), layers)
+    assert len(records["decoder.decode_layers.1"]) == 1
+    assert vars(patched)["call"] is planted
+    assert [name for name, layer in layers.items() if layer is not patched and "call" in vars(layer)] == []
