@@ -8,7 +8,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from converter import tolerance_for, torch_to_keras
-from converter.parity import ROOT_NAME, capture_keras, flatten_arrays, keras_layer_for
+from converter.parity import ROOT_NAME, capture_keras, flatten_arrays, keras_layer_for, layerwise_parity
 
 from keras_model.config import with_current_names
 
@@ -46,6 +46,34 @@ def test_the_gate_fails_on_a_changed_model(monkeypatch):
         check_golden(GOLDENS[0], "float32")
 
 
+def test_the_gate_holds_the_model_output_to_the_absolute_bound_alone(monkeypatch):
+    """The model's own output moved by more than abs 1e-5 but less than abs + rel * |output|: every module
+    before it is untouched, so the gate and the layer-by-layer engine must both fail at (model) by the one
+    rule (Tolerance.passes_output), not let it through as a module of that magnitude would be."""
+    import torch
+
+    import keras_model
+    import reference_torch
+
+    tolerance = tolerance_for("float32")
+    scales = {folder: float(np.max(np.abs(load_golden(folder, "float32")[3][f"{ROOT_NAME}|0|0"])))
+              for folder in GOLDENS}
+    folder = max(scales, key=scales.get)
+    offset = tolerance.max_abs + 0.5 * tolerance.max_rel * scales[folder]
+    assert tolerance.passes(offset + 1e-6, scales[folder])  # a module of that size would pass this far off
+    real_call = keras_model.Crossformer.call
+    monkeypatch.setattr(keras_model.Crossformer, "call", lambda self, *args, **kwargs:
+                        real_call(self, *args, **kwargs) + offset)
+    with pytest.raises(AssertionError, match=r"first module beyond tolerance: \(model\)"):
+        check_golden(folder, "float32")
+
+    config, weights, x, _ = load_golden(folder, "float32")
+    torch_model = reference_torch.Crossformer(**config)
+    torch_model.load_state_dict({key: torch.from_numpy(value) for key, value in weights.items()}, strict=True)
+    report = layerwise_parity(torch_model, torch_to_keras(weights, config), x, "float32")
+    assert report.first_failure("chained") == report.first_failure("isolated") == ROOT_NAME, report.verdict()
+
+
 def check_golden(folder, dtype):
     config, weights, x, expected = load_golden(folder, dtype)
     model = torch_to_keras(weights, config, dtype=dtype)
@@ -61,7 +89,7 @@ def check_golden(folder, dtype):
                 want = expected[f"{name}|{call}|{index}"]
                 assert got.shape == want.shape, f"{name} call {call}: shape {got.shape} != golden {want.shape}"
                 diff = float(np.max(np.abs(got.astype(np.float64) - want)))
-                assert tolerance.passes(diff, float(np.max(np.abs(want)))), \
+                assert tolerance.passes_output(diff, float(np.max(np.abs(want))), name == ROOT_NAME), \
                     f"first module beyond tolerance: {name} (call {call}, output {index}): max abs diff {diff:.3e}"
         stored_calls = sum(1 for key in expected.files if key.startswith(f"{name}|") and key.endswith("|0"))
         assert len(records.get(name, [])) == stored_calls, f"{name}: ran {len(records.get(name, []))} times"

@@ -13,9 +13,12 @@ ETTh1 configuration and real windows: worst module abs 4.3e-6 (where outputs rea
 model outputs <= 2.3e-6 abs; so the bounds leave ~2x (abs) and ~9x (rel) headroom. The planted porting bugs
 of the test suite (LayerNorm epsilon, GELU variant, router order, padding side, head split, untransposed
 kernel, zero merge padding) move the module they touch by rel >= 2.1e-4 as measured; test_planted_bugs.py
-requires rel >= 1e-4 of each. Model
-outputs are additionally held to the absolute bound alone (scale 0): what a user compares is the forecast,
-and 1e-5 absolute is what the port promises for it.
+requires rel >= 1e-4 of each.
+
+The model's own output is held to the absolute bound alone (1e-5 in float32, whatever its magnitude): it is
+what a user of the forecast gets, measured at <= 2.3e-6, and a relative term would let a forecast drift by
+several 1e-5 at outputs of magnitude ~3. Tolerance.passes_output is that rule, for the layer-by-layer engine
+and the regression gate alike.
 
 Never loosen these to make a test pass; find the cause.
 """
@@ -32,6 +35,11 @@ class Tolerance:
     def passes(self, max_abs_diff, scale=0.0):
         """max abs diff <= max_abs + max_rel * scale, scale being the largest |reference| value."""
         return bool(max_abs_diff <= self.max_abs + self.max_rel * scale)
+
+    def passes_output(self, max_abs_diff, scale, model_output):
+        """One output in a module-by-module comparison: a module's output passes within max_abs + max_rel *
+        scale; the model's own output (model_output=True) within max_abs alone."""
+        return self.passes(max_abs_diff, 0.0 if model_output else scale)
 
 
 TOLERANCES = {
