@@ -1,4 +1,8 @@
-"""Both models accept and reject the same configurations, and the rule matches where the original crashes."""
+"""Both models accept and reject the same configurations, and the rule matches where the original crashes.
+
+The two property tests are derandomized (database=None, derandomize=True): each run draws the same examples,
+given the hypothesis version pinned in pyproject.toml's test extra, so a CI failure reproduces locally.
+"""
 import pytest
 import torch
 from hypothesis import given, settings
@@ -41,7 +45,7 @@ def test_short_merges_the_original_can_run_are_accepted(in_len, seg_len, win_siz
     assert keras_model.Crossformer(**config)(x.numpy()).shape == (2, config["out_len"], config["data_dim"])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
 @given(seg_num=st.integers(1, 40), win_size=st.integers(2, 8))
 def test_rejection_rule_is_where_the_original_segmerging_crashes(seg_num, win_size):
     """The rule both models apply (pad > seg_num) is exactly when the original's SegMerging raises."""
@@ -62,7 +66,7 @@ def _outcome(build):
         return type(error).__name__
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
 @given(data_dim=st.integers(1, 12), in_len=st.integers(1, 200), out_len=st.integers(1, 200),
        seg_len=st.integers(1, 24), win_size=st.integers(0, 6), factor=st.integers(0, 10), d_model=st.integers(1, 64),
        d_ff=st.integers(1, 64), n_heads=st.integers(1, 10), e_layers=st.integers(-1, 6))
