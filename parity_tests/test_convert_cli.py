@@ -18,10 +18,11 @@ import reference_torch
 from converter import (CheckpointError, ConfigError, WeightMapError, convert, keras_to_torch, load_checkpoint,
                        tolerance_for, torch_to_keras)
 
-from conftest import (CONFIG_B, CONFIG_B_FOLDER, ETTH1_FOLDER, REPO, keras_forward, max_abs_diff, run_cli,
-                      seeded_series, seeded_torch_model)
+from conftest import (CONFIG_B, CONFIG_B_FOLDER, ETTH1_FOLDER, ORIGINAL_FOLDERS, REPO, keras_forward, max_abs_diff,
+                      run_cli, seeded_series, seeded_torch_model)
 
-FOLDERS = [ETTH1_FOLDER, CONFIG_B_FOLDER]
+# Every folder the original release wrote (ETTh1 trained, config B and the three public_* random models).
+FOLDERS = ORIGINAL_FOLDERS
 CONFIG_B_FLAGS = ["--n-heads", "2", "--in-len", "50", "--out-len", "13", "--no-baseline"]
 
 
@@ -44,9 +45,16 @@ def config_b_state():
 
 
 # ------------------------------------------------------------------------------- the original fixtures
+def test_every_original_fixture_is_here():
+    assert {ETTH1_FOLDER.name, CONFIG_B_FOLDER.name, "public_baseline", "public_uneven_heads",
+            "public_win1_one_layer"} <= {folder.name for folder in FOLDERS}
+
+
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name[:24] for f in FOLDERS])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_every_original_folder_converts_and_matches_expected(tmp_path, capfd, folder, dtype):
+    """End to end and golden-free: `crossformer convert FOLDER` (its args.json, no flags), then the saved
+    .keras file against what the original release itself computed (expected.npz), under the policy."""
     out = tmp_path / "model.keras"
     code, stdout, err = run_cli(capfd, "convert", folder, "-o", out, "--dtype", dtype)
     assert code == 0, err
@@ -61,6 +69,7 @@ def test_every_original_folder_converts_and_matches_expected(tmp_path, capfd, fo
     args = json.loads((folder / "args.json").read_text())
     assert {k: model.get_config()[k] for k in ("in_len", "out_len", "n_heads", "e_layers")} == \
         {k: args[k] for k in ("in_len", "out_len", "n_heads", "e_layers")}
+    assert {k: model.get_config()[k] for k in keras_model.ORIGINAL_MODEL_ARGUMENTS} == {k: args[k] for k in keras_model.ORIGINAL_MODEL_ARGUMENTS}
 
 
 def test_scale_statistic_travels_with_the_model(tmp_path):
