@@ -19,7 +19,7 @@ from converter import (CheckpointError, ConfigError, WeightMapError, convert, ke
                        tolerance_for, torch_to_keras)
 
 from conftest import (CONFIG_B, CONFIG_B_FOLDER, ETTH1_FOLDER, ORIGINAL_FOLDERS, REPO, keras_forward, max_abs_diff,
-                      run_cli, seeded_series, seeded_torch_model)
+                      record_parity, run_cli, seeded_series, seeded_torch_model)
 
 # Every folder the original release wrote (ETTh1 trained, config B and the three public_* random models).
 FOLDERS = ORIGINAL_FOLDERS
@@ -65,6 +65,7 @@ def test_every_original_folder_converts_and_matches_expected(tmp_path, capfd, fo
     model = keras.saving.load_model(out)
     expected = np.load(folder / "expected.npz")
     diff = max_abs_diff(keras_forward(model, expected["x"]), expected["y32" if dtype == "float32" else "y64"])
+    record_parity(f"convert CLI .keras vs original: {folder.name[:16]}", dtype, len(expected["x"]), diff)
     assert tolerance_for(dtype).passes(diff), diff
     args = json.loads((folder / "args.json").read_text())
     assert {k: model.get_config()[k] for k in ("in_len", "out_len", "n_heads", "e_layers")} == \
