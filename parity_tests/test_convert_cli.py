@@ -68,9 +68,8 @@ def test_every_original_folder_converts_and_matches_expected(tmp_path, capfd, fo
     record_parity(f"convert CLI .keras vs original: {folder.name[:16]}", dtype, len(expected["x"]), diff)
     assert tolerance_for(dtype).passes(diff), diff
     args = json.loads((folder / "args.json").read_text())
-    assert {k: model.get_config()[k] for k in ("in_len", "out_len", "n_heads", "e_layers")} == \
-        {k: args[k] for k in ("in_len", "out_len", "n_heads", "e_layers")}
-    assert {k: model.get_config()[k] for k in keras_model.ORIGINAL_MODEL_ARGUMENTS} == {k: args[k] for k in keras_model.ORIGINAL_MODEL_ARGUMENTS}
+    arguments = keras_model.ORIGINAL_MODEL_ARGUMENTS
+    assert {k: model.get_config()[k] for k in arguments} == {k: args[k] for k in arguments}
 
 
 def test_scale_statistic_travels_with_the_model(tmp_path):

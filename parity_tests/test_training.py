@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import keras_model
+import reference_torch
 from converter import tolerance_for, torch_to_keras
 from forecasting.data import SeriesSplit, borders, load_split, read_series, split_sizes
 from forecasting.batches import make_batches
