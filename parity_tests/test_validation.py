@@ -66,6 +66,7 @@ def inputs(tmp_path_factory):
     model.scale_statistic = {"mean": values.mean(0), "std": values.std(0)}
     model.save(folder / "small.keras")
     (folder / "existing.json").write_text("{}\n")
+    (folder / "damaged.tflite").write_bytes(bytes(range(256)) * 4)
     return folder
 
 
@@ -162,6 +163,19 @@ CASES = [  # (id, argv, what the message must say)
     ("parity-json-suffix", ["parity", str(ETTH1_FOLDER), "--json", "{out}/p.txt"], "the output must end in .json"),
     ("parity-data-rows", PARITY + ["--data", "{in}/slice.csv"], "needs 14400 rows but the data has 300"),
     ("parity-data-variables", PARITY + ["--data", "{in}/five_columns.csv"], "has 5 variables but the model has 7"),
+    # export (format, quantization and output are checked before the source is converted)
+    ("export-format", ["export", str(ETTH1_FOLDER), "--format", "coreml", "-o", "{out}/m.onnx"],
+     "unknown format 'coreml'"),
+    ("export-quantize", ["export", str(ETTH1_FOLDER), "--format", "saved_model", "--quantize", "dynamic", "-o",
+                         "{out}/sm"], "--quantize dynamic is not available for saved_model"),
+    ("export-suffix", ["export", str(ETTH1_FOLDER), "--format", "onnx", "-o", "{out}/m.tflite"],
+     "the output must end in .onnx"),
+    ("export-no-source", ["export", "{in}/none", "--format", "onnx", "-o", "{out}/m.onnx"],
+     "none: no such file or directory"),
+    ("export-not-a-model", ["export", "{in}/slice.csv", "--format", "onnx", "-o", "{out}/m.onnx"],
+     "slice.csv is not a PyTorch checkpoint"),
+    ("evaluate-damaged-artifact", ["evaluate", "{in}/damaged.tflite", "--data", "{in}/slice.csv", "--json",
+                                   "{out}/m.json"], "damaged.tflite"),
     # summary, the top level
     ("summary-depth", ["summary", str(ETTH1_FOLDER), "--depth", "-1"], "--depth must be >= 0, got -1"),
     ("no-command", [], "the following arguments are required: COMMAND"),
@@ -188,7 +202,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(argv, expected, inputs
     before = sorted(p.name for p in inputs.iterdir())
     argv = [a.replace("{in}", str(inputs)).replace("{out}", str(out)) for a in argv]
     code, stdout, err = run_command(capfd, argv)
-    command = argv[0] if argv and argv[0] in ("train", "evaluate", "predict", "parity", "summary") else ""
+    command = argv[0] if argv and argv[0] in ("train", "evaluate", "predict", "parity", "summary", "export") else ""
     assert code == 2, (code, stdout, err)
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith(f"crossformer {command}: error: ".replace(" :", ":")), err
@@ -201,7 +215,8 @@ def test_the_table_covers_every_command_forty_times_over():
     per_command = {}
     for _, argv, _ in CASES:
         per_command[argv[0] if argv else "(none)"] = per_command.get(argv[0] if argv else "(none)", 0) + 1
-    assert len(CASES) >= 40 and all(per_command.get(c, 0) >= 5 for c in ("train", "evaluate", "predict", "parity"))
+    commands = ("train", "evaluate", "predict", "parity", "export")
+    assert len(CASES) >= 40 and all(per_command.get(c, 0) >= 5 for c in commands), per_command
 
 
 # ------------------------------------------------------------------------------------------ what is accepted
