@@ -91,7 +91,8 @@ def decoder_predictions_flattened_segment_major(model):
 
 def cross_attention_heads_merged_the_old_way(model):  # the pre-December-2023 head merge left in one place
     for layer in model.decoder.decode_layers:
-        layer.cross_attention.mix = True
+        assert layer.cross_attention.legacy_mix is False  # the switch exists (a misspelt one would plant nothing)
+        layer.cross_attention.legacy_mix = True
 
 
 def decoder_keeps_only_the_last_prediction(model):  # the layers' predictions replaced instead of summed
