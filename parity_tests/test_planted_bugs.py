@@ -154,14 +154,14 @@ def test_compare_outputs_sees_every_array_of_a_multi_output_module():
     """A difference, or a shape mismatch, in any array but the first of a (nested) output counts."""
     rng = np.random.default_rng(0)
     state, predict = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 6))
-    assert compare_outputs((state, predict), (state, predict))[0] == 0.0
-    worst_abs, _, cosine, scale, problem = compare_outputs((state, predict + 0.5), (state, predict))
-    assert worst_abs == pytest.approx(0.5) and cosine < 1 and not problem
-    assert scale == max(np.abs(state).max(), np.abs(predict).max())
+    assert compare_outputs((state, predict), (state, predict)).max_abs == 0.0
+    comparison = compare_outputs((state, predict + 0.5), (state, predict))
+    assert comparison.max_abs == pytest.approx(0.5) and comparison.cosine < 1 and not comparison.problem
+    assert comparison.scale == max(np.abs(state).max(), np.abs(predict).max())
     nested = [state, [state, predict]]  # the encoder's list of scales
-    assert compare_outputs([state, [state, predict * 2]], nested)[0] == pytest.approx(np.abs(predict).max())
-    assert "shape [2, 5]" in compare_outputs((state, predict[:, :5]), (state, predict))[4]
-    assert "1 outputs, PyTorch has 2" in compare_outputs((state,), (state, predict))[4]
+    assert compare_outputs([state, [state, predict * 2]], nested).max_abs == pytest.approx(np.abs(predict).max())
+    assert "shape [2, 5]" in compare_outputs((state, predict[:, :5]), (state, predict)).problem
+    assert "1 outputs, PyTorch has 2" in compare_outputs((state,), (state, predict)).problem
 
 
 def test_a_bug_in_one_layers_second_output_is_attributed_to_that_layer(reference):
