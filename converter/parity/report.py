@@ -55,7 +55,7 @@ class ModuleParity:
         self.cosine = min(self.cosine, comparison.cosine)
         self.scale = max(self.scale, comparison.scale)
         self.problem = self.problem or comparison.problem
-        model_output = not self.name  # the model's own output: the absolute bound alone (tolerances.py)
+        model_output = self.name == ROOT_NAME  # the model's own output: the absolute bound alone (tolerances.py)
         if comparison.problem or not tolerance.passes_output(comparison.max_abs, comparison.scale, model_output):
             self.passed = False
             if self.first_bad_call is None or sequence < self.first_bad_call:
