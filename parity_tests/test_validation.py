@@ -113,7 +113,7 @@ CASES = [  # (id, argv, what the message must say)
     # evaluate
     ("evaluate-batch-size", EVALUATE + ["{in}/slice.csv", "--batch-size", "0"], "--batch_size must be >= 1"),
     ("evaluate-no-checkpoint", ["evaluate", "{in}/none", "--data", "{in}/slice.csv", "--json", "{out}/m.json"],
-     "no such checkpoint folder or .keras file"),
+     "no such checkpoint folder, .keras file or exported artifact"),
     ("evaluate-variables", EVALUATE + ["{in}/five_columns.csv"],
      "five_columns.csv has 5 variables but the model has 7"),
     ("evaluate-gap", EVALUATE + ["{in}/gap_test.csv"], "gap_test.csv line 252, column MUFL: missing value"),
