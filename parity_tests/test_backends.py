@@ -40,9 +40,22 @@ JAX = pytest.param("jax", marks=pytest.mark.skipif(importlib.util.find_spec("jax
 BACKENDS = [pytest.param("torch"), JAX]
 
 
+@pytest.fixture(scope="module")
+def probes():
+    """backend -> its probe's report, float32 (with the layer-wise harness) and float64 in one process each:
+    a backend's start-up and its first compilations are paid once."""
+    reports = {}
+
+    def report(backend):
+        if backend not in reports:
+            reports[backend] = run_probe(backend, "float32", "float64", "--layerwise")
+        return reports[backend]
+    return report
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_float32_parity_on_other_backends(backend):
-    report = run_probe(backend, "float32", "--layerwise")
+def test_float32_parity_on_other_backends(backend, probes):
+    report = probes(backend)
     failures = {case: d["float32"] for case, d in report["diffs"].items()
                 if not tolerance_for("float32").passes(d["float32"])}
     assert not failures, f"{backend}: {failures}"
@@ -50,12 +63,12 @@ def test_float32_parity_on_other_backends(backend):
 
 
 @pytest.mark.parametrize("backend", [JAX])
-def test_float64_parity_on_jax_backend(backend):
-    diffs = run_probe(backend, "float64")["diffs"]
+def test_float64_parity_on_jax_backend(backend, probes):
+    diffs = probes(backend)["diffs"]
     assert all(tolerance_for("float64").passes(d["float64"]) for d in diffs.values()), diffs
 
 
-def test_float64_on_torch_backend_is_off_by_float32_matmul_rounding_only():
+def test_float64_on_torch_backend_is_off_by_float32_matmul_rounding_only(probes):
     """float64 on the torch backend misses the float64 bound for one known reason, and by no more than it explains.
 
     The cause, measured directly: Keras's ops.matmul hands two float64 tensors back as float32, computed in
@@ -67,7 +80,7 @@ def test_float64_on_torch_backend_is_off_by_float32_matmul_rounding_only():
     does the day Keras computes float64 matmuls in float64 (then the float64 bound should hold on torch too:
     add it to keras_model.model.FLOAT64_EXACT_BACKENDS and test it as on JAX).
     """
-    report = run_probe("torch", "float64")
+    report = probes("torch")
     matmul = report["float64_matmul"]
     assert matmul["dtype"] == "float32" and 1e-12 < matmul["max_abs_error"] < 1e-4, \
         f"float64 matmul no longer computed in float32 on torch, keras-team/keras#23704 fixed? {matmul}"
