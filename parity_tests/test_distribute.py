@@ -143,9 +143,10 @@ def test_two_processes_train_what_one_device_trains(runs):
         time.sleep(0.2)
     outputs = [p.communicate() for p in processes]
     assert [p.returncode for p in processes] == [0, 0], [o[1][-3000:] for o in outputs]
-    print(f"two-process run: {time.perf_counter() - started:.0f} s")
+    print(f"two-process run: {time.perf_counter() - started:.0f} s; process 0 said:\n{outputs[0][0]}")
     assert "data-parallel over 2 devices (2 processes)" in outputs[0][0]
-    assert outputs[1][0] == ""  # process 0 speaks for the run
+    # process 0 speaks for the run (gloo's C++ line about the connection is not ours to silence)
+    assert [line for line in outputs[1][0].splitlines() if not line.startswith("[Gloo]")] == []
     # Exactly one writer: the run folder alone (no lock, no state, no temporary left behind).
     assert sorted(p.name for p in (tmp / "two").iterdir()) == [SETTING]
     two = run_record(tmp / "two" / SETTING)
