@@ -98,8 +98,9 @@ def _fingerprint(args, options, seed, csv_path):
     import keras
 
     return {"args": {k: v for k, v in args.items() if k not in LOCATION_AND_COMPATIBILITY}, "seed": seed,
-            "missing": options.missing, "jit_compile": options.jit_compile, "backend": keras.backend.backend(),
-            "data_sha256": data_checksum(csv_path)}
+            "missing": options.missing, "backend": keras.backend.backend(), "data_sha256": data_checksum(csv_path),
+            # None, the default, is off on one device (train() resolves it before a run; so does this)
+            "jit_compile": False if options.jit_compile is None else options.jit_compile}
 
 
 def _kept_run(folder, fingerprint):

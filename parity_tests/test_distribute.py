@@ -12,6 +12,11 @@ The runs are subprocesses (the device count, float64 and the process group are f
 single-device reference and the 2-virtual-device run share one process, and the two-process run is compared
 with the same reference. XLA's backend optimisation level 0 roughly halves the CPU compilations, which are
 most of the cost; every run of a comparison uses the same flags.
+
+Measured (largest differences to the single-device run): 2 virtual devices: per-step losses 1.3e-15, epoch losses
+4.4e-16, test metrics 2.8e-14, weights 4.2e-13 (an attention key-projection bias, whose exact gradient is 0);
+2 processes: the same, and exactly 0 against the 2-virtual-device run. On the loaded 2-core machine the module
+took 438 s (193 s for the two runs of the fixture, 236 s for the two-process run, 6 s for the refusals).
 """
 import io
 import json
