@@ -6,6 +6,7 @@ accepts that spelling, and it is also the Python keyword and the args.json key.
 """
 import math
 import numbers
+import re
 
 from .errors import ConfigError
 
@@ -80,3 +81,39 @@ def check_parity_arguments(samples, batch, seed):
 def check_depth(depth):
     """`crossformer summary --depth`: 0 (every level) or a positive depth."""
     return require_int(depth, "depth", 0)
+
+
+def require_data_parallel_backend(backend):
+    """ConfigError unless ``backend`` can train data-parallel (`train --distribute data`); checked by the command
+    line before Keras starts, and again by forecasting.distribution with the backend Keras started."""
+    if backend != "jax":
+        raise ConfigError(f"--distribute data needs the JAX backend (KERAS_BACKEND=jax), not {backend}: Keras's "
+                          "distribution API runs on JAX only")
+
+
+DISTRIBUTE_CHOICES = ("none", "data")
+ADDRESS = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")  # HOST:PORT, HOST a name, IPv4 or [IPv6]
+
+
+def check_process_options(distribute, coordinator=None, num_processes=None, process_id=None):
+    """ConfigError for multi-process options that cannot work; checked before anything is imported or written."""
+    if distribute not in DISTRIBUTE_CHOICES:
+        raise ConfigError(f"--distribute must be one of {', '.join(DISTRIBUTE_CHOICES)}, not {distribute!r}")
+    given = [name for name, value in (("--coordinator", coordinator), ("--num-processes", num_processes),
+                                      ("--process-id", process_id)) if value is not None]
+    if distribute != "data":
+        if given:
+            raise ConfigError(f"{given[0]} needs --distribute data")
+        return
+    if not given:
+        return
+    if len(given) < 3:
+        missing = next(n for n in ("--coordinator", "--num-processes", "--process-id") if n not in given)
+        raise ConfigError(f"a run over several processes needs --coordinator, --num-processes and --process-id "
+                          f"({missing} is missing)")
+    if not isinstance(coordinator, str) or not ADDRESS.match(coordinator):
+        raise ConfigError(f"--coordinator must be HOST:PORT (process 0's address), not {coordinator!r}")
+    if isinstance(num_processes, bool) or not isinstance(num_processes, int) or num_processes < 1:
+        raise ConfigError(f"--num-processes must be a whole number >= 1, not {num_processes!r}")
+    if isinstance(process_id, bool) or not isinstance(process_id, int) or not 0 <= process_id < num_processes:
+        raise ConfigError(f"--process-id must be in 0..{num_processes - 1}, not {process_id!r}")

@@ -45,3 +45,22 @@ class StartupNoiseFilter:
         self.pump.join(timeout=5)
         os.close(self.saved)
         return False
+
+
+def configured_backend():
+    """The Keras backend this process will get, read as Keras reads it (KERAS_BACKEND, else KERAS_HOME's or
+    ~/.keras's keras.json, else tensorflow) without importing Keras: a command can refuse a backend before paying
+    for its start-up."""
+    import json
+
+    if "KERAS_BACKEND" in os.environ:
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME")
+    if home is None:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    try:
+        with open(os.path.join(os.path.expanduser(home), "keras.json")) as handle:
+            return json.load(handle).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"

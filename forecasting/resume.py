@@ -160,13 +160,14 @@ class EpochState(keras.callbacks.Callback):
     """After each epoch (and after OriginalEpochEnd, which comes before it in the callback list), write the
     state atomically. ``capture(epoch)`` returns the TrainingState at the end of 0-based ``epoch``."""
 
-    def __init__(self, path, capture):
+    def __init__(self, path, capture, writes=True):
         super().__init__()
-        self.path, self.capture = Path(path), capture
+        self.path, self.capture, self.writes = Path(path), capture, writes
         self.saved_epoch = None
 
     def on_epoch_end(self, epoch, logs=None):
-        self.capture(epoch).save(self.path)
+        if self.writes:  # in a multi-process run, process 0 alone writes the state
+            self.capture(epoch).save(self.path)
         self.saved_epoch = epoch + 1
 
 
@@ -178,8 +179,8 @@ class Checkpoint:
     """The resumable state of one run: put into a fresh model before fit() when there is one, and written
     after every epoch (EpochState)."""
 
-    def __init__(self, path, fingerprint, state=None):
-        self.path, self.fingerprint, self.state = Path(path), fingerprint, state
+    def __init__(self, path, fingerprint, state=None, writes=True):
+        self.path, self.fingerprint, self.state, self.writes = Path(path), fingerprint, state, writes
         self.seconds_before = state.seconds if state else 0.0
         self.resumed_after = state.resumed_after + [state.epoch] if state else []
         self.saver = None
@@ -211,5 +212,5 @@ class Checkpoint:
                                   optimizer=variable_values(model.optimizer.variables))
             return loop.capture(state)
 
-        self.saver = EpochState(self.path, capture)
+        self.saver = EpochState(self.path, capture, self.writes)
         return self.saver

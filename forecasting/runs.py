@@ -5,15 +5,17 @@ A run folder (CHECKPOINTS/SETTING/) holds model.keras, args.json (the original's
 (the scaler, JSON, not pickle) and metrics.json (per-epoch history and test metrics).
 """
 import json
+from contextlib import nullcontext
 from dataclasses import asdict, field, make_dataclass
 from pathlib import Path
 
 import keras_model
 from converter.atomic import atomic_write_folder, check_output
 from converter.configuration import check_runnable
-from converter.errors import Interrupted, OutputError
+from converter.errors import CheckpointError, ConfigError, CrossformerInputError, Interrupted, OutputError
 from converter.original_args import ORIGINAL_ARGUMENTS, STORE_TRUE
 
+from . import distribution
 from .data import NAMED_DATASETS, load_splits, resolve_split
 from .resume import (Checkpoint, TrainingState, check_fingerprint, data_checksum, remove_leftovers, run_lock,
                      state_path)
@@ -28,10 +30,15 @@ TrainingOptions = make_dataclass("TrainingOptions", [
       for name, kind, default, _ in ORIGINAL_ARGUMENTS],
     ("seed", int, field(default=0)),  # run i: weight initialisation, dropout and batch order from seed + i
     ("missing", str, field(default="error")),  # missing values: error, ffill or drop-windows (forecasting.validation)
-    ("jit_compile", object, field(default=False)),  # XLA for the training step: False, True or "auto"
+    ("jit_compile", object, field(default=None)),  # XLA for the training step: False, True or "auto" (None: False,
+    # True when data-parallel: its sharded step is one XLA program)
     ("verbose", int, field(default=1)),  # Keras progress bar: 0, 1 or 2
     ("force", bool, field(default=False)),  # replace an existing run folder (and discard a resumable state)
     ("resume", bool, field(default=False)),  # continue an interrupted run from its last complete epoch
+    ("distribute", str, field(default="none")),  # "data": data-parallel over every device (forecasting.distribution)
+    ("coordinator", object, field(default=None)),  # several processes: process 0's HOST:PORT,
+    ("num_processes", object, field(default=None)),  # how many there are,
+    ("process_id", object, field(default=None)),  # and which this one is (0 writes the run)
 ])
 # Arguments that do not change what a run computes: a run resumes (or is kept) whatever they say.
 LOCATION_AND_COMPATIBILITY = ("root_path", "data_path", "checkpoints", "num_workers", "save_pred", "use_gpu", "gpu",
@@ -91,8 +98,9 @@ def _fingerprint(args, options, seed, csv_path):
     import keras
 
     return {"args": {k: v for k, v in args.items() if k not in LOCATION_AND_COMPATIBILITY}, "seed": seed,
-            "missing": options.missing, "jit_compile": options.jit_compile, "backend": keras.backend.backend(),
-            "data_sha256": data_checksum(csv_path)}
+            "missing": options.missing, "backend": keras.backend.backend(), "data_sha256": data_checksum(csv_path),
+            # None, the default, is off on one device (train() resolves it before a run; so does this)
+            "jit_compile": False if options.jit_compile is None else options.jit_compile}
 
 
 def _kept_run(folder, fingerprint):
@@ -135,8 +143,45 @@ def _checkpoint(folder, options, fingerprint, log):
     return Checkpoint(path, fingerprint, state)
 
 
-def _run(options, args, index, data, log):
-    """One of the ``itr`` runs, locked, resumable, its folder written at the end; its report."""
+KEPT, REFUSED = -1, -2  # process 0's verdicts on a run folder besides "train after epoch k" (k >= 0)
+
+
+def _agreed_checkpoint(folder, options, fingerprint, log, plan):
+    """_checkpoint as process 0 decides it, followed by every process of a multi-process run: they resume from
+    the same state (read from the shared checkpoints folder), keep the run or refuse it together; an error in
+    any process is raised in all (one process leaving alone would leave the others waiting in a collective)."""
+    if plan is None or plan.processes == 1:
+        remove_leftovers(folder)
+        return _checkpoint(folder, options, fingerprint, log)
+    checkpoint, error, verdict = None, None, REFUSED
+    if plan.writes:
+        try:
+            remove_leftovers(folder)
+            checkpoint = _checkpoint(folder, options, fingerprint, log)
+            verdict = (KEPT if not isinstance(checkpoint, Checkpoint) else
+                       checkpoint.state.epoch if checkpoint.state else 0)
+        except CrossformerInputError as refused:
+            error = refused
+    verdict = plan.share(verdict)
+    if not plan.writes and verdict >= 0:
+        try:
+            state = TrainingState.load(state_path(folder)) if verdict > 0 else None
+            if state is not None and state.epoch != verdict:
+                raise CheckpointError(f"process 0 resumes after epoch {verdict}, this process finds epoch "
+                                      f"{state.epoch} in {state_path(folder)}")
+            checkpoint = Checkpoint(state_path(folder), fingerprint, state, writes=False)
+        except CrossformerInputError as unreadable:
+            error = CheckpointError(f"{unreadable} (every process must see process 0's checkpoints folder)")
+    if not plan.all_true(error is None):
+        raise error or OutputError(f"another process of the run refused {folder.name} (its message says why)")
+    if verdict == KEPT and not plan.writes:
+        return {"setting": folder.name, "kept": True}
+    return checkpoint
+
+
+def _run(options, args, index, data, log, plan=None):
+    """One of the ``itr`` runs, locked, resumable, its folder written at the end; its report. Under a
+    multi-process ``plan`` only process 0 locks, writes and logs."""
     import keras
 
     from .training import fit_original, inference_copy
@@ -145,34 +190,40 @@ def _run(options, args, index, data, log):
     seed = options.seed + index
     setting = setting_name(dict(args, itr_index=index))
     folder = Path(args["checkpoints"]) / setting
-    with run_lock(folder):
-        remove_leftovers(folder)
-        checkpoint = _checkpoint(folder, options, _fingerprint(args, options, seed, csv_path), log)
+    writes = plan is None or plan.writes
+    with run_lock(folder) if writes else nullcontext():
+        checkpoint = _agreed_checkpoint(folder, options, _fingerprint(args, options, seed, csv_path), log, plan)
         if not isinstance(checkpoint, Checkpoint):
             return checkpoint
         log(f">>>>>>>start training : {setting}>>>>>>>>>>>>>>>>>>>>>>>>>>")
         for part, split in splits.items():
             log(f"{part} {len(split)}" + (f" ({split.dropped} windows with missing values left out)"
                                           if split.dropped else ""))
+        if plan is not None:
+            distribution.use(plan)  # before the model is built: its variables are laid out on every device
         keras.utils.set_random_seed(seed)  # weight initialisation and the dropout layers' seed generators
         model = keras_model.Crossformer(**config, training_args={k: v for k, v in args.items()
                                                                  if k not in keras_model.ORIGINAL_MODEL_ARGUMENTS})
         try:
             result = fit_original(model, splits, args["batch_size"], args["train_epochs"], args["patience"],
                                   args["learning_rate"], args["lradj"], seed=seed, verbose=options.verbose, log=log,
-                                  jit_compile=options.jit_compile, checkpoint=checkpoint)
+                                  jit_compile=options.jit_compile, checkpoint=checkpoint, plan=plan)
         except KeyboardInterrupt:
             raise Interrupted(interrupted_message(checkpoint)) from None
         model.scale_statistic = scaler
         report = {"setting": setting, "seed": seed, "missing": options.missing, "windows": result.windows,
                   "dropped_windows": {part: split.dropped for part, split in splits.items()},
                   "test": result.metrics, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-                  "resumed_after": result.resumed_after, "history": result.history, "seconds": result.seconds}
-        _write_folder(folder, {"model.keras": lambda path, trained=model: inference_copy(trained).save(path),
-                               "args.json": _json_bytes(args),
-                               "scale_statistic.json": _json_bytes(scaler.as_lists()),
-                               "metrics.json": _json_bytes(report)})
-        checkpoint.path.unlink(missing_ok=True)
+                  "resumed_after": result.resumed_after, "history": result.history, "seconds": result.seconds,
+                  "devices": plan.devices if plan else 1, "processes": plan.processes if plan else 1}
+        if writes:
+            _write_folder(folder, {"model.keras": lambda path, trained=model: inference_copy(trained).save(path),
+                                   "args.json": _json_bytes(args),
+                                   "scale_statistic.json": _json_bytes(scaler.as_lists()),
+                                   "metrics.json": _json_bytes(report)})
+            checkpoint.path.unlink(missing_ok=True)
+        if plan is not None:
+            plan.wait_for_all(f"{setting} written")  # nobody leaves (or starts the next run) before process 0 wrote
     m = result.metrics
     log(f"test: mse {m['mse']:.7f} mae {m['mae']:.7f} rmse {m['rmse']:.7f} ({result.windows['test']} windows; "
         f"best epoch {result.best_epoch} of {len(result.history)}; {result.seconds:.0f} s) -> {folder}")
@@ -195,6 +246,31 @@ def train(options=None, log=print, **overrides):
     anything is written (ConfigError / DataError). Returns one report dict per run (setting, seed, window
     counts, test metrics, best epoch, history, seconds)."""
     options = TrainingOptions(**{**(asdict(options) if options else {}), **overrides})
-    args, csv_path, splits, scaler, config = _prepare(options)
-    Path(args["checkpoints"]).mkdir(parents=True, exist_ok=True)
-    return [_run(options, args, index, (csv_path, splits, scaler, config), log) for index in range(args["itr"])]
+    # First: joining the processes of a run must come before JAX computes anything.
+    plan = distribution.start(options.distribute, options.coordinator, options.num_processes, options.process_id)
+    try:
+        if plan is not None:
+            if options.jit_compile is False:
+                raise ConfigError("--distribute data trains with XLA (--jit-compile on or auto): op by "
+                                               "op, every operation would be a step of its own across the devices")
+            if not plan.writes:
+                options = TrainingOptions(**dict(asdict(options), verbose=0))
+                log = _silent
+        options = TrainingOptions(**dict(asdict(options), jit_compile=bool(plan) if options.jit_compile is None
+                                         else options.jit_compile))
+        args, csv_path, splits, scaler, config = _prepare(options)
+        if plan is None or plan.writes:
+            Path(args["checkpoints"]).mkdir(parents=True, exist_ok=True)
+        if plan is not None:
+            log(f"data-parallel over {plan.devices} devices ({plan.processes} process"
+                f"{'es' if plan.processes > 1 else ''}): global batch {args['batch_size']}, each step padded to "
+                f"{plan.padded_batch(args['batch_size'])} windows")
+        return [_run(options, args, index, (csv_path, splits, scaler, config), log, plan)
+                for index in range(args["itr"])]
+    finally:
+        if plan is not None:
+            distribution.stop()
+
+
+def _silent(message):
+    """The log of a process other than 0 in a multi-process run: process 0 speaks for the run."""

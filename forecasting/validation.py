@@ -19,7 +19,7 @@ from converter.validation import (MISSING_POLICIES, require_bool, require_choice
                                   require_seed, require_text)
 
 LR_SCHEDULE_NAMES = ("type1", "type2", "fixed")
-JIT_COMPILE_VALUES = (False, True, "auto")
+JIT_COMPILE_VALUES = (False, True, "auto", None)  # None: off on one device, on when data-parallel (runs.train)
 VERBOSE_LEVELS = (0, 1, 2)
 
 

@@ -22,23 +22,44 @@ def register(commands):
     add_missing_flag(parser)
     # Measured (bench/benchmark.py, ETTh1 configuration, batch 32, 2 cores, two runs): the compiled graph trains
     # at 1.09-1.18x PyTorch's speed, XLA at 0.96-1.12x after a ~50 s compilation, so XLA is opt-in.
-    parser.add_argument("--jit-compile", dest="jit_compile", choices=("auto", "on", "off"), default="off",
+    parser.add_argument("--jit-compile", dest="jit_compile", choices=("auto", "on", "off"), default=None,
                         help="XLA compilation of the training step (default off: the plain compiled graph is faster "
-                        "here)")
+                        "here; on with --distribute data, which needs it)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress bar (default 1)")
     parser.add_argument("--force", action="store_true", help="replace an existing run folder (and discard an "
                         "interrupted run's resumable state)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its last complete "
                         "epoch (CHECKPOINTS/SETTING.resume.npz), with the same arguments; a complete run is kept")
+    group = parser.add_argument_group("several devices or hosts (JAX backend; see the README)")
+    group.add_argument("--distribute", choices=("none", "data"), default="none",
+                       help="data: data-parallel training on every visible device (and every process joined with "
+                       "the options below), the global batch --batch_size split across them; the same run as on "
+                       "one device up to rounding (default none: one device)")
+    group.add_argument("--coordinator", metavar="HOST:PORT", default=None,
+                       help="several processes: process 0's address, the same in every process (or "
+                       "KERAS_DISTRIBUTION_JOB_ADDRESSES)")
+    group.add_argument("--num-processes", dest="num_processes", type=int, metavar="N", default=None,
+                       help="several processes: how many (or KERAS_DISTRIBUTION_NUM_PROCESSES)")
+    group.add_argument("--process-id", dest="process_id", type=int, metavar="I", default=None,
+                       help="several processes: this one's index, 0..N-1; process 0 writes the run (or "
+                       "KERAS_DISTRIBUTION_PROCESS_ID)")
     parser.set_defaults(run=run)
 
 
 def run(args):
     from dataclasses import fields
 
+    # Refused before Keras (and TensorFlow or PyTorch with it) starts.
+    from converter.validation import check_process_options, require_data_parallel_backend
+
+    check_process_options(args.distribute, args.coordinator, args.num_processes, args.process_id)
+    if args.distribute == "data":
+        from ..startup import configured_backend
+
+        require_data_parallel_backend(configured_backend())
     from forecasting import TrainingOptions, train
 
     options = {f.name: getattr(args, f.name) for f in fields(TrainingOptions)}
-    options["jit_compile"] = {"auto": "auto", "on": True, "off": False}[args.jit_compile]
+    options["jit_compile"] = {"auto": "auto", "on": True, "off": False, None: None}[args.jit_compile]
     train(TrainingOptions(**options), log=lambda message: print(message, flush=True))
     return EXIT_OK
