@@ -256,9 +256,12 @@ def measure(variant, config, batch, repeats, artifact_folder=None):
     return result
 
 
-def run_child(variant, *arguments):
-    completed = subprocess.run([sys.executable, __file__, "--child", variant, *arguments], capture_output=True,
-                               text=True, cwd=REPO, env=child_environment(variant))
+def run_child(variant, *arguments, timeout=None):
+    try:
+        completed = subprocess.run([sys.executable, __file__, "--child", variant, *arguments], capture_output=True,
+                                   text=True, cwd=REPO, env=child_environment(variant), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{variant}: no result within --timeout {timeout} s") from None
     if completed.returncode != 0:
         raise RuntimeError(f"{variant} {' '.join(arguments)} failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -335,9 +338,16 @@ def main():
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {VARIANTS}")
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_VARIANTS)} (and the floor)")
     parser.add_argument("--no-imports", action="store_true", help="skip the import-alone RSS rows")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds a variant may take (then it is "
+                        "reported as failed and the run goes on)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--artifacts", help=argparse.SUPPRESS)
+    parser.add_argument("--render", metavar="JSON", help="print the table of a --json file and stop")
     args = parser.parse_args()
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        print(table(saved["results"], saved["batch"], saved["configuration"]))
+        return
     config = CONFIGURATIONS[args.config]
     if args.child:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -367,15 +377,21 @@ def main():
             print("exported the artifacts", file=sys.stderr, flush=True)
         for variant in variants:
             try:
-                results[variant] = run_child(variant, *common, "--artifacts", artifact_folder)
+                results[variant] = run_child(variant, *common, "--artifacts", artifact_folder, timeout=args.timeout)
                 print(f"measured {variant}", file=sys.stderr, flush=True)
             except RuntimeError as error:  # one backend's failure leaves the others' rows
                 results.setdefault("failed", {})[variant] = str(error)[-1500:]
                 print(f"FAILED {variant}: {str(error)[-600:]}", file=sys.stderr, flush=True)
+            if args.json:  # after every variant, so that an interrupted run keeps what it measured
+                write_json(args, results)
     print(table(results, args.batch, args.config))
     if args.json:
-        Path(args.json).write_text(json.dumps({"batch": args.batch, "configuration": args.config,
-                                               "load_average": os.getloadavg(), "results": results}, indent=1) + "\n")
+        write_json(args, results)
+
+
+def write_json(args, results):
+    Path(args.json).write_text(json.dumps({"batch": args.batch, "configuration": args.config, "repeats": args.repeats,
+                                           "load_average": os.getloadavg(), "results": results}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
