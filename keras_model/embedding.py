@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import initializers, layers, ops
 
-from .numerics import PACKAGE, torch_linear
+from .numerics import PACKAGE, Dense, torch_linear
 
 
 def tslib_sinusoid(seg_num, d_model):
@@ -54,7 +54,7 @@ class DSWEmbedding(layers.Layer):
         self.seg_len, self.d_model, self.variant, self.seg_num = seg_len, d_model, variant, seg_num
         policy = self.dtype_policy
         if variant == "tslib":
-            self.value_embedding = layers.Dense(
+            self.value_embedding = Dense(
                 d_model, use_bias=False, name="value_embedding", dtype=policy,
                 kernel_initializer=initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform"))
             self.position_embedding = PositionalEmbedding(seg_num=seg_num, d_model=d_model,

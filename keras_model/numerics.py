@@ -2,9 +2,10 @@
 
 Keras's own layers and ops are used wherever they compute what PyTorch computes. Four places where they do
 not (measured while porting; docs/model.md#initialisation describes the initialisers) get a small
-replacement here:
+replacement here, and one where they are slower than they need be:
 
-- ``torch_linear``: a Dense initialised like nn.Linear (Keras's defaults are Glorot and zeros);
+- ``torch_linear``: a Dense initialised like nn.Linear (Keras's defaults are Glorot and zeros), and a
+  ``Dense`` that multiplies a rank > 2 input as a 2-D matrix (no tf.tensordot shape arithmetic on TensorFlow);
 - ``LayerNormalization``: epsilon 1e-5, and float64 kept in float64 on JAX and torch (Keras computes a
   float64 LayerNorm in float32 there, keras-team/keras#23704);
 - ``GELU``: the exact erf form computed as PyTorch does (TensorFlow's casts 1/sqrt(2) through float32);
@@ -20,10 +21,30 @@ LAYER_NORM_EPSILON = 1e-5  # PyTorch's nn.LayerNorm default; Keras's own default
 SQRT_HALF = 0.7071067811865476  # 1/sqrt(2) in double precision
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Dense(layers.Dense):
+    """keras.layers.Dense that multiplies a rank > 2 input as one 2-D matrix [rows, features].
+
+    On TensorFlow, Dense on a rank > 2 input goes through tf.tensordot, which builds its reshapes from the
+    runtime shape (Shape, GatherV2, Prod, ConcatV2 ... around every MatMul, in both directions of a training
+    step). Here the inner dimensions are static (only the batch is unknown), so a plain reshape to 2-D, the
+    MatMul, and a reshape back do the same arithmetic, in the same order, with no shape arithmetic at run time.
+    Same weights (kernel, bias) and names as Dense; the class keeps Dense's name because a .keras file keys the
+    weights of a Sequential's layers by class name (torch_mlp's layers are saved under layers/dense).
+    """
+
+    def call(self, inputs, training=None):
+        inner = tuple(inputs.shape[1:-1])
+        if len(inputs.shape) <= 2 or None in inner:
+            return super().call(inputs)
+        rows = ops.reshape(inputs, (-1, inputs.shape[-1]))
+        return ops.reshape(super().call(rows), (-1, *inner, self.units))
+
+
 def torch_linear(units, fan_in, name, dtype):
     """A Dense initialised like nn.Linear: kernel and bias ~ U(+-1/sqrt(fan_in)) (kaiming_uniform, a=sqrt 5)."""
     bound = 1.0 / math.sqrt(fan_in)
-    return layers.Dense(
+    return Dense(
         units,
         kernel_initializer=initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform"),
         bias_initializer=initializers.RandomUniform(-bound, bound),

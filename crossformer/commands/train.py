@@ -21,10 +21,18 @@ def register(commands):
                         "order (default 0; run i of --itr uses seed + i): the same seed gives the same run")
     add_missing_flag(parser)
     # Measured (bench/benchmark.py, ETTh1 configuration, batch 32, 2 cores, two runs): the compiled graph trains
-    # at 1.09-1.18x PyTorch's speed, XLA at 0.96-1.12x after a ~50 s compilation, so XLA is opt-in.
+    # at 1.09-1.18x PyTorch's speed, XLA at 0.96-1.12x after a ~50 s compilation, so XLA is opt-in (on TensorFlow;
+    # on JAX Keras always jit-compiles the step).
     parser.add_argument("--jit-compile", dest="jit_compile", choices=("auto", "on", "off"), default=None,
-                        help="XLA compilation of the training step (default off: the plain compiled graph is faster "
-                        "here; on with --distribute data, which needs it)")
+                        help="XLA compilation of the training step (default off on tensorflow and torch: the plain "
+                        "compiled graph is faster here; on on jax, which otherwise runs the step op by op, and with "
+                        "--distribute data, which needs it)")
+    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None,
+                        help="Keras backend to train on (default: KERAS_BACKEND, else tensorflow). Measured in "
+                        "one run (bench/benchmark.py, README#speed; ETTh1 configuration, batch 32, 2 shared cores): "
+                        "a training step takes the same time on tensorflow (graph) and jax (jit) (6.7 and 6.5 s), "
+                        "jax's first step compiles in half the time (69 s against 133 s) but peaks at 3.3 GB "
+                        "against 2.7 GB; the torch backend runs op by op")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress bar (default 1)")
     parser.add_argument("--force", action="store_true", help="replace an existing run folder (and discard an "
                         "interrupted run's resumable state)")
@@ -46,20 +54,53 @@ def register(commands):
     parser.set_defaults(run=run)
 
 
+def select_backend(backend):
+    """Make ``backend`` the Keras backend of this process: KERAS_BACKEND is read once, when keras is imported,
+    so it is set here, before the first import of keras (the commands import it lazily); a process that has
+    imported keras already must be on that backend."""
+    import os
+    import sys
+
+    from converter.errors import ConfigError
+
+    if backend is None:
+        return
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if current != backend:
+            raise ConfigError(f"--backend {backend}: this process runs Keras on {current} already (set "
+                              f"KERAS_BACKEND={backend} before importing keras)")
+        return
+    os.environ["KERAS_BACKEND"] = backend
+
+
+def backend_in_use():
+    """The Keras backend of this process: keras's own answer once it is imported, else what it will read."""
+    import sys
+
+    from ..startup import configured_backend
+
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return configured_backend()
+
+
 def run(args):
     from dataclasses import fields
 
+    select_backend(args.backend)
     # Refused before Keras (and TensorFlow or PyTorch with it) starts.
     from converter.validation import check_process_options, require_data_parallel_backend
 
     check_process_options(args.distribute, args.coordinator, args.num_processes, args.process_id)
     if args.distribute == "data":
-        from ..startup import configured_backend
-
-        require_data_parallel_backend(configured_backend())
+        require_data_parallel_backend(backend_in_use())
     from forecasting import TrainingOptions, train
 
     options = {f.name: getattr(args, f.name) for f in fields(TrainingOptions)}
-    options["jit_compile"] = {"auto": "auto", "on": True, "off": False, None: None}[args.jit_compile]
+    jit_compile = args.jit_compile
+    if jit_compile is None and args.distribute != "data" and backend_in_use() == "jax":
+        jit_compile = "on"  # op by op otherwise (--distribute data resolves None to on itself)
+    options["jit_compile"] = {"auto": "auto", "on": True, "off": False, None: None}[jit_compile]
     train(TrainingOptions(**options), log=lambda message: print(message, flush=True))
     return EXIT_OK
