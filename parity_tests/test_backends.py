@@ -53,6 +53,7 @@ def probes():
     return report
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_float32_parity_on_other_backends(backend, probes):
     report = probes(backend)
@@ -62,12 +63,14 @@ def test_float32_parity_on_other_backends(backend, probes):
     assert report["layerwise"]["passed"], report["layerwise"]["verdict"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", [JAX])
 def test_float64_parity_on_jax_backend(backend, probes):
     diffs = probes(backend)["diffs"]
     assert all(tolerance_for("float64").passes(d["float64"]) for d in diffs.values()), diffs
 
 
+@pytest.mark.slow
 def test_float64_on_torch_backend_is_off_by_float32_matmul_rounding_only(probes):
     """float64 on the torch backend misses the float64 bound for one known reason, and by no more than it explains.
 
@@ -93,6 +96,7 @@ def test_float64_on_torch_backend_is_off_by_float32_matmul_rounding_only(probes)
     assert not beyond, f"beyond float32 rounding: more than the known cause at work: {beyond}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", [JAX])
 def test_float64_on_jax_without_x64_is_refused(backend):
     build = f"import keras_model; keras_model.Crossformer(**{CONFIG_B!r}, dtype='float64')"

@@ -118,6 +118,7 @@ def runs(tmp_path_factory):
             "virtual": run_record(tmp / "virtual" / SETTING)}
 
 
+@pytest.mark.slow
 def test_two_virtual_devices_train_what_one_device_trains(runs):
     assert runs["virtual"]["report"]["devices"] == 2 and runs["single"]["report"]["devices"] == 1
     assert "data-parallel over 2 devices (1 process): global batch 7, each step padded to 8 windows" in runs["log"]
@@ -130,6 +131,7 @@ def free_port():
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_train_what_one_device_trains(runs):
     tmp, port = runs["tmp"], free_port()
     started = time.perf_counter()

@@ -97,6 +97,7 @@ def exports(tmp_path_factory):
     cache.close()
 
 
+@pytest.mark.slow
 # ------------------------------------------------------------------------------------------ fixtures x formats
 @pytest.mark.parametrize("fixture, format_name", PAIRS, ids=[f"{f.name[:24]}-{n}" for f, n in PAIRS])
 def test_artifact_passes_its_check_and_reproduces_the_original_release(exports, fixture, format_name):
@@ -117,6 +118,7 @@ def test_artifact_passes_its_check_and_reproduces_the_original_release(exports, 
             np.testing.assert_array_equal(artifact.scale_statistic[key], model.scale_statistic[key])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fixture", sorted({f for f, n in PAIRS if n == "litert"}), ids=lambda f: f.name[:24])
 def test_litert_uses_builtin_operators_only(exports, fixture):
     from ai_edge_litert import schema_py_generated as schema
@@ -129,6 +131,7 @@ def test_litert_uses_builtin_operators_only(exports, fixture):
     assert codes and not custom, custom  # Flex ops are custom ops named Flex...
 
 
+@pytest.mark.slow
 def test_batch_axis_is_dynamic_in_each_artifacts_own_declaration(exports):
     """Read from each file with the format's own library, not through converter.export."""
     import onnx
@@ -156,6 +159,7 @@ def weight_bytes(path):
     return sum(model.Buffers(i).DataLength() for i in range(model.BuffersLength()))
 
 
+@pytest.mark.slow
 def test_dynamic_range_litert_keeps_etth1_test_metrics(exports, tmp_path, capfd):
     """Quantized weights cannot match element-wise; judged by what a user measures, the test metrics, through
     `crossformer evaluate` on the artifacts. Size: the weights must shrink to <= 30%. The whole file does not, on a
@@ -181,6 +185,7 @@ def test_dynamic_range_litert_keeps_etth1_test_metrics(exports, tmp_path, capfd)
     assert change <= 0.01 and weights_ratio <= 0.30 and file_ratio <= 0.5
 
 
+@pytest.mark.slow
 def test_predict_from_the_artifact_alone(exports, tmp_path, capfd):
     model = exports.model(ETTH1_FOLDER)
     alone = tmp_path / "alone" / "etth1.tflite"
@@ -198,6 +203,7 @@ def test_predict_from_the_artifact_alone(exports, tmp_path, capfd):
     assert max_abs_diff(forecast, expected) <= scaled
 
 
+@pytest.mark.slow
 # -------------------------------------------------------------------------------------------- the command line
 def test_export_command_float64_model_exported_in_float32_and_said_so(tmp_path, capfd):
     import keras
@@ -214,6 +220,7 @@ def test_export_command_float64_model_exported_in_float32_and_said_so(tmp_path, 
     assert keras.saving.load_model(source).compute_dtype == "float64"
 
 
+@pytest.mark.slow
 def test_failed_verification_writes_nothing(exports, tmp_path):
     from converter.export import export_model
 
@@ -285,6 +292,7 @@ def test_without_the_extra_export_names_it(tmp_path, capfd, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 # ---------------------------------------------------------------------------- artifacts given to evaluate/predict
 def test_not_a_crossformer_and_damaged_artifacts_are_one_line(exports, tmp_path, capfd):
     import onnx
