@@ -10,12 +10,16 @@ import numpy as np
 import keras_model
 from converter import torch_to_keras
 
-from conftest import CONFIG_B, ETTH1, REPO, keras_forward, seeded_series, seeded_torch_model
+from conftest import CONFIG_B, ETTH1, REPO, THREADS, keras_forward, seeded_series, seeded_torch_model
 
 FRESH_PROCESS = """
-import json, sys
+import json, os, sys
 import numpy as np
 import keras
+if keras.backend.backend() == "tensorflow":  # the test process's thread counts: the same sums in the same order
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["TEST_THREADS"]))
+    tf.config.threading.set_inter_op_parallelism_threads(int(os.environ["TEST_THREADS"]))
 import keras_model  # registers the Crossformer classes; nothing else of this project is imported
 report = {}
 for path in sys.argv[1:]:
@@ -49,7 +53,8 @@ def test_saved_model_reloads_identically_in_a_fresh_process(tmp_path):
         x = seeded_series(config, batch).astype(dtype)
         np.save(path + ".x.npy", x)
         expected[path] = (keras_forward(model, x), model.get_config())
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+               TEST_THREADS=str(THREADS))
     result = subprocess.run([sys.executable, "-c", FRESH_PROCESS, *expected], capture_output=True, text=True,
                             env=env, cwd=tmp_path, check=True)
     report = json.loads(result.stdout.strip().splitlines()[-1])
