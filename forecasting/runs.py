@@ -19,7 +19,6 @@ from . import distribution
 from .data import NAMED_DATASETS, load_splits, resolve_split
 from .resume import (Checkpoint, TrainingState, check_fingerprint, data_checksum, remove_leftovers, run_lock,
                      state_path)
-from .sources import data_file, load_run  # noqa: F401  (their home before sources.py; callers import them here)
 from .table import read_table
 from .validation import check_training_options, check_variable_count
 
