@@ -94,6 +94,8 @@ CASES = [  # (id, argv, what the message must say)
     ("train-in-len-zero", TRAIN + ["--in-len", "0"], "in_len must be >= 1"),
     ("train-heads", TRAIN + ["--n-heads", "16"], "n_heads=16 exceeds d_model=8"),
     ("train-in-len-not-int", TRAIN + ["--in-len", "2x"], "argument --in_len/--in-len: invalid int value: '2x'"),
+    ("train-backend", TRAIN + ["--backend", "theano"], "argument --backend: invalid choice: 'theano'"),
+    ("train-distribute-choice", TRAIN + ["--distribute", "model"], "argument --distribute: invalid choice: 'model'"),
     ("train-missing-choice", TRAIN + ["--missing", "zero"], "argument --missing: invalid choice: 'zero'"),
     ("train-unknown-flag", TRAIN + ["--epochs", "3"], "unrecognized arguments: --epochs 3"),
     ("train-split-two", TRAIN + ["--data-split", "0.7,0.3"], "--data_split 0.7,0.3: expected three numbers"),
