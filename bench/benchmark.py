@@ -23,6 +23,9 @@ the framework included) is its own: the RSS after inference (batch 32 and 1) and
 separately, and so is the RSS of importing each framework alone (the floor no model can go under). Ratios are
 PyTorch eager time / variant time (above 1.0 the variant is faster). The first call (tracing, compilation,
 loading) is excluded from the timings and reported on its own.
+
+Over ~300 lines on purpose: every variant is timed by one harness in one run, and the script runs on its own
+(without the test suite's helpers), so the timing, the child processes and the table stay in one file.
 """
 import argparse
 import json
@@ -268,6 +271,7 @@ def run_child(variant, *arguments, timeout=None):
 
 
 def table(results, batch, configuration):
+    # Long on purpose: the header, one row per variant and the legend are one layout, kept together.
     floor = results.get("floor")
     torch_result = results.get("torch")  # ratios need it; a --variants subset without torch prints none
     lines = []
@@ -329,6 +333,7 @@ def table(results, batch, configuration):
 
 
 def main():
+    # Long on purpose: the flags and the run's sequence (floor, variants, JSON after each, table) read top to bottom.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=10)

@@ -19,6 +19,7 @@ from benchmark import CONFIGURATIONS  # noqa: E402
 
 
 def main():
+    # Long on purpose: the flags and the measurement's sequence read top to bottom, as one script.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=sorted(CONFIGURATIONS), default="etth1")
     parser.add_argument("--mode", choices=("graph", "xla"), default="graph")

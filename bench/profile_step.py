@@ -56,6 +56,7 @@ def self_times(xplane_file):
 
 
 def main():
+    # Long on purpose: the flags and the measurement's sequence read top to bottom, as one script.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("graph", "xla", "jit"), default="graph")
     parser.add_argument("--config", choices=sorted(CONFIGURATIONS), default="etth1")

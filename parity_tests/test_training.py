@@ -216,6 +216,8 @@ def adam_travel_bound(steps, beta_1=0.9, beta_2=0.999):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_training_parity_over_several_fit_steps(dtype):
+    # Long on purpose: half of it is the docstring deriving the tolerance; both trajectories and the checks on
+    # them share one set of batches and weights, so they stay in one function.
     """Same initial weights, same batches, dropout 0: TRAIN_STEPS steps of Keras fit() with TorchAdam and of a
     PyTorch Adam loop end at the same weights, with the same per-step losses.
 
