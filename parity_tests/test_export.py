@@ -3,7 +3,8 @@ the tolerance policy against reference_torch and the original release's outputs.
 
 Exports are the expensive part (a trace and a converter run each), so each original-release fixture is
 converted and traced once (one ServingGraph for all its formats) and each artifact written once, in a
-module-scoped cache, and the other tests reuse those artifacts.
+module-scoped cache, and the other tests reuse those artifacts. Over ~300 lines for that reason: splitting the
+file would split the cache (pytest-xdist keeps a module fixture to one file) and pay every export twice.
 """
 import json
 import os
