@@ -47,14 +47,12 @@ def start(tmp_path, name, argv):
 
 
 def wait_for_epoch(state, process, epoch):
-    """Poll until the run's resumable state holds ``epoch`` complete epochs; its epoch count then."""
+    """Poll until the run's resumable state holds ``epoch`` complete epochs."""
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         assert process.poll() is None, "the run ended before it was interrupted"
-        if state.exists():
-            done = TrainingState.load(state).epoch
-            if done >= epoch:
-                return done
+        if state.exists() and TrainingState.load(state).epoch >= epoch:
+            return
         time.sleep(0.05)
     raise AssertionError(f"no state after epoch {epoch} within {TIMEOUT} s")
 
@@ -93,11 +91,12 @@ def runs(tmp_path_factory):
     killed = start(tmp, "killed", train_argv(data, tmp / "killed"))
     wait_for_path(tmp / "killed" / f"{SETTING}.lock", killed)
     result["locked_out"] = run_cli_in_process(train_argv(data, tmp / "killed"))
-    wait_for_epoch(tmp / "killed" / f"{SETTING}.resume.npz", killed, 1)
+    killed_state = tmp / "killed" / f"{SETTING}.resume.npz"
+    wait_for_epoch(killed_state, killed, 1)
     killed.kill()
     killed.wait(TIMEOUT)
     # What was saved when the kill landed (another epoch may have ended between the poll and the signal).
-    result["killed_after"] = TrainingState.load(tmp / "killed" / f"{SETTING}.resume.npz").epoch
+    result["killed_after"] = TrainingState.load(killed_state).epoch
     # (a temporary state file, if the kill came mid-write, is hidden; the resumed run removes it)
     result["killed_left"] = sorted(p.name for p in (tmp / "killed").iterdir() if not p.name.startswith("."))
 
@@ -107,10 +106,11 @@ def runs(tmp_path_factory):
     whole = start(tmp, "whole", train_argv(data, tmp / "whole"))
     assert whole.wait(TIMEOUT) == 0, (tmp / "whole.log").read_text()
     interrupted = start(tmp, "interrupted", train_argv(data, tmp / "interrupted"))
-    wait_for_epoch(tmp / "interrupted" / f"{SETTING}.resume.npz", interrupted, 1)
+    interrupted_state = tmp / "interrupted" / f"{SETTING}.resume.npz"
+    wait_for_epoch(interrupted_state, interrupted, 1)
     interrupted.send_signal(signal.SIGINT)
     result["interrupted_code"] = interrupted.wait(TIMEOUT)
-    result["interrupted_after"] = TrainingState.load(tmp / "interrupted" / f"{SETTING}.resume.npz").epoch
+    result["interrupted_after"] = TrainingState.load(interrupted_state).epoch
     result["interrupted_output"] = (tmp / "interrupted.log").read_text()
     result["interrupted_left"] = sorted(p.name for p in (tmp / "interrupted").iterdir())
 
