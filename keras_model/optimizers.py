@@ -23,14 +23,33 @@ class TorchAdam(keras.optimizers.Adam):
         super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=False,
                          name=name, **kwargs)
 
-    def update_step(self, gradient, variable, learning_rate):
-        dtype = variable.dtype
-        gradient = ops.cast(gradient, dtype)
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        # The step's scalars (bias corrections, step size) are computed once per step and dtype and shared by
+        # every variable: in a traced step they were ~10 graph ops per variable (a third of TorchAdam's trace).
+        self._step_factors = {}
+        try:
+            super()._backend_update_step(grads, trainable_variables, learning_rate)
+        finally:
+            self._step_factors = None
+
+    def step_factors(self, learning_rate, dtype):
+        """(lr / (1 - beta_1^t), sqrt(1 - beta_2^t)) of this step in ``dtype``, computed in float64."""
+        cached = getattr(self, "_step_factors", None)
+        if cached is not None and dtype in cached:
+            return cached[dtype]
         step = ops.cast(self.iterations + 1, "float64")
         beta_1 = ops.convert_to_tensor(self.beta_1, dtype="float64")
         beta_2 = ops.convert_to_tensor(self.beta_2, dtype="float64")
-        step_size = ops.cast(ops.cast(learning_rate, "float64") / (1.0 - ops.power(beta_1, step)), dtype)
-        correction_2_sqrt = ops.cast(ops.sqrt(1.0 - ops.power(beta_2, step)), dtype)
+        factors = (ops.cast(ops.cast(learning_rate, "float64") / (1.0 - ops.power(beta_1, step)), dtype),
+                   ops.cast(ops.sqrt(1.0 - ops.power(beta_2, step)), dtype))
+        if cached is not None:
+            cached[dtype] = factors
+        return factors
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        gradient = ops.cast(gradient, dtype)
+        step_size, correction_2_sqrt = self.step_factors(learning_rate, dtype)
 
         m = self._momentums[self._get_variable_index(variable)]
         v = self._velocities[self._get_variable_index(variable)]
