@@ -156,7 +156,7 @@ def fit_original(model, splits, batch_size=32, epochs=20, patience=3, learning_r
     model.compile(optimizer=TorchAdam(learning_rate=learning_rate),
                   loss=MeanSquaredError(dtype=model.compute_dtype, reduction=reduction), jit_compile=jit_compile)
     # Built here, not on the first step: variables created while tf.function traces the step make it trace the
-    # whole step twice (measured on the resume tests' small configuration: first step 25 s -> 10 s).
+    # whole step twice (measured on the resume tests' small configuration: first step 21 s -> 8 s).
     model.optimizer.build(model.trainable_variables)
     loop = OriginalEpochEnd(train_batches, val_batches, test_batches, patience, learning_rate, lradj, log,
                             padded_rows=plan.padded_batch(batch_size) if plan is not None else None)

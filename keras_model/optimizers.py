@@ -22,6 +22,7 @@ class TorchAdam(keras.optimizers.Adam):
             raise ValueError("TorchAdam follows torch.optim.Adam(amsgrad=False); amsgrad is not supported")
         super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=False,
                          name=name, **kwargs)
+        self._step_factors = None  # {dtype: step_factors} while a step is being applied
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         # The step's scalars (bias corrections, step size) are computed once per step and dtype and shared by
@@ -34,7 +35,7 @@ class TorchAdam(keras.optimizers.Adam):
 
     def step_factors(self, learning_rate, dtype):
         """(lr / (1 - beta_1^t), sqrt(1 - beta_2^t)) of this step in ``dtype``, computed in float64."""
-        cached = getattr(self, "_step_factors", None)
+        cached = self._step_factors
         if cached is not None and dtype in cached:
             return cached[dtype]
         step = ops.cast(self.iterations + 1, "float64")
