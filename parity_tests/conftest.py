@@ -20,11 +20,17 @@ WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 THREADS = max(1, (os.cpu_count() or 1) // WORKERS)
 os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))  # the subprocesses tests start
 torch.set_num_threads(THREADS)
-if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
-    import tensorflow as tf  # noqa: E402
 
-    tf.config.threading.set_intra_op_parallelism_threads(THREADS)
-    tf.config.threading.set_inter_op_parallelism_threads(THREADS)
+
+def pytest_configure(config):
+    """TensorFlow's thread pools too, in every process that runs tests; pytest-xdist's controller runs none and
+    is spared the import (about 5 s before any worker starts)."""
+    controller = bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+    if not controller and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+        tf.config.threading.set_inter_op_parallelism_threads(THREADS)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
