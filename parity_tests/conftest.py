@@ -169,3 +169,10 @@ def run_cli(capfd, *argv):
     code = main([str(a) for a in argv])
     out, err = capfd.readouterr()
     return code, out, err
+
+
+def slow_except(quick, values):
+    """``values`` for pytest.mark.parametrize with all but ``quick`` marked slow: the quick loop
+    (`pytest -m "not slow"`) runs one case of the test, the full suite every case."""
+    assert quick in values, (quick, values)
+    return [value if value == quick else pytest.param(value, marks=pytest.mark.slow) for value in values]

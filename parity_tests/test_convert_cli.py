@@ -23,7 +23,7 @@ from converter import (CheckpointError, ConfigError, WeightMapError, convert, ke
                        tolerance_for, torch_to_keras)
 
 from conftest import (CONFIG_B, CONFIG_B_FOLDER, ETTH1_FOLDER, ORIGINAL_FOLDERS, REPO, keras_forward, max_abs_diff,
-                      record_parity, run_cli, seeded_series, seeded_torch_model)
+                      record_parity, run_cli, seeded_series, seeded_torch_model, slow_except)
 
 # Every folder the original release wrote (ETTh1 trained, config B and the three public_* random models).
 FOLDERS = ORIGINAL_FOLDERS
@@ -54,8 +54,8 @@ def test_every_original_fixture_is_here():
             "public_win1_one_layer"} <= {folder.name for folder in FOLDERS}
 
 
-@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name[:24] for f in FOLDERS])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("folder", slow_except(CONFIG_B_FOLDER, FOLDERS), ids=[f.name[:24] for f in FOLDERS])
+@pytest.mark.parametrize("dtype", slow_except("float32", ["float32", "float64"]))
 def test_every_original_folder_converts_and_matches_expected(tmp_path, capfd, folder, dtype):
     """End to end and golden-free: `crossformer convert FOLDER` (its args.json, no flags), then the saved
     .keras file against what the original release itself computed (expected.npz), under the policy."""
@@ -76,6 +76,7 @@ def test_every_original_folder_converts_and_matches_expected(tmp_path, capfd, fo
     assert {k: model.get_config()[k] for k in arguments} == {k: args[k] for k in arguments}
 
 
+@pytest.mark.slow
 def test_scale_statistic_travels_with_the_model(tmp_path):
     report = convert(ETTH1_FOLDER, tmp_path / "m.keras")
     model = keras.saving.load_model(tmp_path / "m.keras")
@@ -95,8 +96,9 @@ def _write(path, state):
     return path
 
 
-@pytest.mark.parametrize("variant", ["plain", "state_dict", "model", "model_state_dict", "module_prefix",
-                                     "float16", "bfloat16", "float64", "safetensors"])
+@pytest.mark.parametrize("variant", slow_except("plain", ["plain", "state_dict", "model", "model_state_dict",
+                                                          "module_prefix", "float16", "bfloat16", "float64",
+                                                          "safetensors"]))
 def test_weight_file_variants_convert_from_flags(tmp_path, capfd, config_b_state, variant):
     state = dict(config_b_state)
     if variant in ("state_dict", "model", "model_state_dict"):
@@ -233,6 +235,7 @@ def test_existing_output_is_kept_without_force(bad, capfd):
     assert (root / "existing.keras").read_bytes() == b"keep me"
 
 
+@pytest.mark.slow
 def test_force_replaces_existing_output(tmp_path, capfd):
     out = tmp_path / "m.keras"
     out.write_bytes(b"old")
@@ -266,6 +269,7 @@ def test_failed_verification_exits_1_and_writes_nothing(tmp_path, capfd, monkeyp
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_real_process_refuses_code_and_prints_no_traceback(bad, tmp_path):
     root, marker = bad
     for source in (root / "runs_code.pth", root / "evil_scaler"):
@@ -286,6 +290,7 @@ def test_pth_to_keras_to_pth_is_bit_identical(tmp_path, capfd, config_b_state):
     assert all(back[k].dtype == torch.float32 and torch.equal(back[k], config_b_state[k]) for k in back)
 
 
+@pytest.mark.slow
 def test_export_folder_is_what_the_original_writes(tmp_path, capfd):
     assert run_cli(capfd, "convert", ETTH1_FOLDER, "-o", tmp_path / "m.keras")[0] == 0
     code, _, err = run_cli(capfd, "export-torch", tmp_path / "m.keras", "-o", tmp_path / "folder", "--folder")

@@ -162,6 +162,7 @@ def test_two_processes_train_what_one_device_trains(runs):
     assert_equivalent(two, runs["virtual"], "2 processes vs 2 virtual devices")
 
 
+@pytest.mark.slow
 def test_distribution_is_refused_where_it_cannot_run(tmp_path, capfd):
     """One line, exit 2, nothing written: one device (this process's JAX, or any other backend's), or process
     options that do not make a process group."""

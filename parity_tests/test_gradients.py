@@ -23,7 +23,7 @@ from converter.weight_map import mapped_weights
 from keras_model.losses import MeanSquaredError
 from keras_model.optimizers import TorchAdam
 
-from conftest import CONFIG_B, DEVICES, record_parity, seeded_torch_model
+from conftest import CONFIG_B, DEVICES, record_parity, seeded_torch_model, slow_except
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() not in ("tensorflow", "jax"),
                                 reason="gradients are taken with tf.GradientTape or jax.value_and_grad")
@@ -86,7 +86,7 @@ def worst(got, expected, dtype):
     return worst_abs, failures
 
 
-@pytest.fixture(params=["float32", "float64"])
+@pytest.fixture(params=slow_except("float64", ["float32", "float64"]))
 def setup(request):
     dtype = request.param
     torch_model = seeded_torch_model(dict(CONFIG_B, dropout=0.0)).to(getattr(torch, dtype)).train()
@@ -165,6 +165,7 @@ def test_torch_adam_matches_torch_given_the_same_gradients(setup):
     assert not failures, failures[:5]
 
 
+@pytest.mark.slow
 def test_torch_adam_survives_serialization_with_a_compiled_model(tmp_path):
     model = torch_to_keras(seeded_torch_model(CONFIG_B))
     model.compile(optimizer=TorchAdam(learning_rate=3e-4, epsilon=1e-7), loss="mse", run_eagerly=True)

@@ -3,6 +3,7 @@ import math
 
 import keras
 import numpy as np
+import pytest
 import torch
 
 import keras_model
@@ -39,6 +40,7 @@ class Float64Batches(keras.utils.PyDataset):
         return self.x[index * self.batch_size:(index + 1) * self.batch_size]
 
 
+@pytest.mark.slow
 def test_graph_mode_predict_with_a_partial_last_batch_matches_eager():
     torch_model = seeded_torch_model(CONFIG_B)
     model = torch_to_keras(torch_model, dtype="float64")

@@ -7,8 +7,8 @@ from converter import torch_to_keras
 from forecasting.data import load_split
 from converter.parity import MODES, layerwise_parity, match_layers, torch_modules
 
-from conftest import (DEVICES, ETTH1, ETTH1_CSV, ETTH1_SPLIT, ORIGINAL_FOLDERS, original_reference_model, record_parity,
-                      seeded_torch_model)
+from conftest import (CONFIG_B_FOLDER, DEVICES, ETTH1, ETTH1_CSV, ETTH1_SPLIT, ORIGINAL_FOLDERS,
+                      original_reference_model, record_parity, seeded_torch_model, slow_except)
 
 FOLDERS = ORIGINAL_FOLDERS
 
@@ -28,6 +28,7 @@ def etth1_windows():
     return split.windows(0, 4)[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_etth1_configuration_on_real_windows(etth1_windows, dtype, device):
@@ -41,8 +42,8 @@ def test_etth1_configuration_on_real_windows(etth1_windows, dtype, device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name[:24] for f in FOLDERS])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("folder", slow_except(CONFIG_B_FOLDER, FOLDERS), ids=[f.name[:24] for f in FOLDERS])
+@pytest.mark.parametrize("dtype", slow_except("float64", ["float32", "float64"]))
 def test_original_fixtures(folder, dtype, device):
     torch_model = original_reference_model(folder)
     x = np.load(folder / "expected.npz")["x"][:6]

@@ -4,8 +4,8 @@ import pytest
 
 from converter import config_of, tolerance_for, torch_to_keras
 
-from conftest import (DEVICES, ORIGINAL_FIXTURES, ORIGINAL_FOLDERS, keras_forward, max_abs_diff,
-                      original_reference_model, record_parity, torch_forward)
+from conftest import (DEVICES, ETTH1_FOLDER, ORIGINAL_FIXTURES, ORIGINAL_FOLDERS, keras_forward, max_abs_diff,
+                      original_reference_model, record_parity, slow_except, torch_forward)
 
 FOLDERS = ORIGINAL_FOLDERS
 
@@ -14,7 +14,7 @@ def test_fixtures_are_present():
     assert len(FOLDERS) >= 2, f"expected the original-release fixtures under {ORIGINAL_FIXTURES}"
 
 
-@pytest.fixture(scope="module", params=FOLDERS, ids=[path.name for path in FOLDERS])
+@pytest.fixture(scope="module", params=slow_except(ETTH1_FOLDER, FOLDERS), ids=[path.name for path in FOLDERS])
 def original(request):
     folder = request.param
     model = original_reference_model(folder)

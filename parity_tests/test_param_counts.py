@@ -5,7 +5,7 @@ import torchinfo
 import keras_model
 import reference_torch
 
-from conftest import CONFIG_B, ETTH1, PARITY_CASES
+from conftest import CONFIG_B, ETTH1, PARITY_CASES, slow_except
 
 COUNT_CASES = {**PARITY_CASES,
                "deep_win4": dict(CONFIG_B, in_len=96, seg_len=3, win_size=4, e_layers=4, factor=5, n_heads=3),
@@ -17,7 +17,7 @@ def torch_numel(module):
     return sum(parameter.numel() for parameter in module.parameters())
 
 
-@pytest.mark.parametrize("name", sorted(COUNT_CASES))
+@pytest.mark.parametrize("name", slow_except("etth1", sorted(COUNT_CASES)))
 def test_three_way_counts_agree(name):
     config = COUNT_CASES[name]
     torch_model = reference_torch.Crossformer(**config)
@@ -57,7 +57,7 @@ def test_etth1_counts_match_the_documented_table():
     assert keras.pre_norm.count_params() == 512
 
 
-@pytest.mark.parametrize("name", sorted(COUNT_CASES))
+@pytest.mark.parametrize("name", slow_except("deep_win4", sorted(COUNT_CASES)))
 def test_counts_match_the_documented_formulas(name):
     config = COUNT_CASES[name]
     model = keras_model.Crossformer(**config)

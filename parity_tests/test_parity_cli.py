@@ -2,11 +2,12 @@
 import json
 
 import keras
-
+import pytest
 
 from conftest import CONFIG_B_FOLDER, ETTH1_CSV, ETTH1_FOLDER, run_cli
 
 
+@pytest.mark.slow
 def test_parity_on_real_windows_passes_and_writes_json(tmp_path, capfd):
     code, out, err = run_cli(capfd, "parity", ETTH1_FOLDER, "--data", ETTH1_CSV, "--samples", "4", "--batch", "2",
                              "--json", tmp_path / "report.json")
@@ -20,6 +21,7 @@ def test_parity_on_real_windows_passes_and_writes_json(tmp_path, capfd):
     assert report["tolerance"] == {"max_abs": 1e-5, "max_rel": 1e-5}
 
 
+@pytest.mark.slow
 def test_parity_of_a_broken_keras_file_exits_1_and_names_the_module(tmp_path, capfd):
     assert run_cli(capfd, "convert", CONFIG_B_FOLDER, "-o", tmp_path / "m.keras")[0] == 0
     model = keras.saving.load_model(tmp_path / "m.keras")
@@ -34,6 +36,7 @@ def test_parity_of_a_broken_keras_file_exits_1_and_names_the_module(tmp_path, ca
             f"FAIL (float64): {mode}: first diverging module decoder.decode_layers.1.MLP1.0"
 
 
+@pytest.mark.slow
 def test_parity_bad_input_exits_2(tmp_path, capfd):
     code, _, err = run_cli(capfd, "parity", tmp_path / "missing")
     assert code == 2 and len(err.strip().splitlines()) == 1

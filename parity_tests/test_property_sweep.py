@@ -1,7 +1,7 @@
 """Property-based sweep over configurations: valid ones agree with reference_torch in float32 and
 float64; invalid ones are rejected by both models alike, with the same message.
 
-The property test has two parts. Its explicit examples (COVERAGE_EXAMPLES, run first every time) cover
+Two parts. The explicit examples (COVERAGE_EXAMPLES, test_explicit_examples, part of the quick loop) cover
 what must be covered whatever the random draws do: baseline on and off in float32 and float64, heads that
 do not divide d_model, win_size 1, a single encoder block (e_layers 1 and 0), input padding (in_len not a
 multiple of seg_len) and merge padding (a segment count not a multiple of win_size) in both precisions, and
@@ -9,7 +9,7 @@ every rule by which both models reject a configuration (each integer minimum, no
 d_model, dropout outside [0, 1), an unknown variant, the tslib variant's even d_model and no baseline, the
 segment merge needing more re-appended segments than exist). test_explicit_examples_cover_every_feature_and_rule
 checks that the list covers all of that, test_sweep_ran_valid_and_invalid_examples that it all ran. Then
-SWEEP_EXAMPLES random configurations (default 22) explore around them.
+(`slow`, the full suite) SWEEP_EXAMPLES random configurations (default 22) explore around them.
 
 Derandomized (a fixed example sequence), so CI runs are reproducible: the sequence is fixed for a given
 hypothesis version, which is why pyproject.toml's test extra pins hypothesis exactly. Raise SWEEP_EXAMPLES
@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import keras_model
@@ -29,7 +29,9 @@ from converter import tolerance_for, torch_to_keras
 from conftest import keras_forward, max_abs_diff, record_parity, seeded_torch_model, torch_forward
 
 EXAMPLES = int(os.environ.get("SWEEP_EXAMPLES", "22"))
-SWEEP_COUNTS = {"valid": 0, "rejected": 0}
+SWEEP_COUNTS = {"valid": 0, "rejected": 0}  # explicit and random cases together
+RANDOM_COUNTS = {"drawn": 0}  # the random sweep's own draws
+EXPLICIT_RAN = []  # test_explicit_examples finished
 COVERED = set()  # the features and rejection rules the sweep has exercised in this session
 
 
@@ -141,19 +143,9 @@ def _is_valid(config):
         return False
 
 
-def with_examples(cases):
-    def decorate(test):
-        for case in reversed(cases):
-            test = example(case=case)(test)
-        return test
-    return decorate
-
-
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@with_examples(COVERAGE_EXAMPLES)
-@given(case=crossformer_cases())
-def test_random_configurations(case):
+def check_case(case):
+    """One (config, batch, dtype): a valid configuration agrees with reference_torch under the policy; an invalid
+    one is rejected by both models with the same message. Counted in SWEEP_COUNTS, its features in COVERED."""
     config, batch, dtype = case
     if not _is_valid(config):
         SWEEP_COUNTS["rejected"] += 1
@@ -173,15 +165,33 @@ def test_random_configurations(case):
     COVERED.update(features(config, dtype))
 
 
+def test_explicit_examples():
+    """Every explicit example, in one test (one model each; about 10 s): the coverage the quick loop keeps."""
+    for case in COVERAGE_EXAMPLES:
+        check_case(case)
+    EXPLICIT_RAN.append(True)
+
+
+@pytest.mark.slow
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(case=crossformer_cases())
+def test_random_configurations(case):
+    check_case(case)
+    RANDOM_COUNTS["drawn"] += 1
+
+
 def test_sweep_ran_valid_and_invalid_examples():
-    """The sweep above ran valid and rejected examples and covered every required feature and rule (runs after
-    it; pytest keeps file order)."""
-    if sum(SWEEP_COUNTS.values()) == 0:
-        pytest.skip("the sweep did not run in this session")
+    """The tests above (run before this one; pytest keeps file order) covered every required feature and rule;
+    where the random sweep ran too, it drew its SWEEP_EXAMPLES and at least half of them were valid."""
+    if not EXPLICIT_RAN:
+        pytest.skip("the explicit examples did not run in this session")
     record_parity(f"hypothesis sweep: {SWEEP_COUNTS['valid']} valid, {SWEEP_COUNTS['rejected']} rejected", "both",
                   "1-8", 0.0)
-    assert SWEEP_COUNTS["valid"] >= EXAMPLES // 2 and SWEEP_COUNTS["rejected"] > 0
     assert not REQUIRED - COVERED, sorted(REQUIRED - COVERED)
+    if RANDOM_COUNTS["drawn"]:
+        assert RANDOM_COUNTS["drawn"] >= EXAMPLES, RANDOM_COUNTS
+        assert SWEEP_COUNTS["valid"] >= EXAMPLES // 2 and SWEEP_COUNTS["rejected"] > 0, SWEEP_COUNTS
 
 
 @pytest.mark.parametrize("config", [

@@ -12,7 +12,7 @@ from converter.parity import ROOT_NAME, capture_keras, flatten_arrays, keras_lay
 
 from keras_model.config import with_current_names
 
-from conftest import REPO
+from conftest import REPO, slow_except
 
 GOLDEN_ROOT = REPO / "checkpoints"
 GOLDENS = sorted(path.parent for path in GOLDEN_ROOT.glob("*/config.json"))
@@ -32,7 +32,7 @@ def test_goldens_exist():
     assert len(GOLDENS) >= 3, f"no goldens under {GOLDEN_ROOT}: run checkpoints/regenerate_goldens.py"
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", slow_except("float64", ["float32", "float64"]))
 @pytest.mark.parametrize("folder", GOLDENS, ids=[g.name for g in GOLDENS])
 def test_keras_reproduces_every_golden_module_output(folder, dtype):
     check_golden(folder, dtype)

@@ -9,6 +9,7 @@ from converter.parity import layerwise_parity
 from conftest import CONFIG_B, ETTH1, max_abs_diff, record_parity, seeded_series, seeded_torch_model, torch_forward
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_layerwise_parity_after_save_and_load(tmp_path, dtype):
     torch_model = seeded_torch_model(dict(CONFIG_B, baseline=True))
@@ -19,6 +20,7 @@ def test_layerwise_parity_after_save_and_load(tmp_path, dtype):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="XLA via jit_compile is tested on TensorFlow")
+@pytest.mark.slow
 @pytest.mark.parametrize("config", [CONFIG_B, ETTH1], ids=["config_b", "etth1"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_xla_compiled_predictions_agree(config, dtype):

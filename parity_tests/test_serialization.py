@@ -6,6 +6,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 import keras_model
 from converter import torch_to_keras
@@ -42,6 +43,7 @@ def test_get_config_from_config_round_trip():
     assert type(revived) is keras_model.Crossformer and revived.get_config() == model.get_config()
 
 
+@pytest.mark.slow
 def test_saved_model_reloads_identically_in_a_fresh_process(tmp_path):
     cases = {"etth1_float32": (ETTH1, "float32", 4), "config_b_baseline_float64": (dict(CONFIG_B, baseline=True),
                                                                                "float64", 3)}

@@ -24,7 +24,7 @@ from keras_model.optimizers import TorchAdam
 
 
 from conftest import (CONFIG_B, ETTH1_CSV, ETTH1_FOLDER, ETTH1_SPLIT, original_reference_model, record_parity, run_cli,
-                      seeded_torch_model)
+                      seeded_torch_model, slow_except)
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -75,6 +75,7 @@ def test_shuffled_batches_cover_every_window_once_and_reshuffle_each_epoch():
     assert sorted(batches.order) == list(range(len(split))) and not np.array_equal(batches.order, first_epoch)
 
 
+@pytest.mark.slow
 def test_fit_reports_the_exact_number_of_steps_including_the_partial_batch(tmp_path):
     split = SeriesSplit(np.random.default_rng(0).standard_normal((200, 7)), 24, 12)  # 165 windows: 5 x 32 + 5
     batches = make_batches(split, 32, shuffle=True)
@@ -159,6 +160,7 @@ def assert_metrics_close(got, want, tolerance=1e-5):
         assert abs(got[name] - want[name]) <= tolerance * scale, (name, got[name], want[name])
 
 
+@pytest.mark.slow
 def test_evaluate_an_original_folder_equals_reference_torch(tmp_path, capfd):
     code, out, err = run_cli(capfd, "evaluate", ETTH1_FOLDER, "--data", ETTH1_CSV, "--json", tmp_path / "m.json")
     assert code == 0, err
@@ -218,7 +220,7 @@ def adam_travel_bound(steps, beta_1=0.9, beta_2=0.999):
                * math.sqrt(sum((beta_1 ** 2 / beta_2) ** k for k in range(t))) for t in range(1, steps + 1))
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", slow_except("float64", ["float32", "float64"]))
 def test_training_parity_over_several_fit_steps(dtype):
     # Long on purpose: half of it is the docstring deriving the tolerance; both trajectories and the checks on
     # them share one set of batches and weights, so they stay in one function.
@@ -312,6 +314,7 @@ def test_training_parity_over_several_fit_steps(dtype):
 
 
 # ------------------------------------------------------------------------------------------- end to end
+@pytest.mark.slow
 def test_train_evaluate_predict_end_to_end_on_a_slice_of_etth1(tmp_path, capfd):
     lines = ETTH1_CSV.read_text().splitlines()
     (tmp_path / "slice.csv").write_text("\n".join(lines[:1201]) + "\n")  # header + 1200 hourly rows
@@ -370,6 +373,7 @@ def test_bad_training_and_evaluation_input_is_one_line(tmp_path, capfd):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.slow
 def test_predict_reads_stamps_and_values_alike_with_blank_lines(tmp_path, capfd):
     lines = ETTH1_CSV.read_text().splitlines()[:200]
     (tmp_path / "gappy.csv").write_text("\n".join(lines[:100] + [""] + lines[100:]) + "\n\n")

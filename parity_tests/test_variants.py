@@ -14,11 +14,13 @@ from converter import tolerance_for, torch_to_keras
 from converter.conversion import EXPORT_ARGS_DEFAULTS
 from converter.parity import layerwise_parity
 
-from conftest import CONFIG_B, keras_forward, max_abs_diff, record_parity, run_cli, seeded_series, seeded_torch_model
+from conftest import (CONFIG_B, keras_forward, max_abs_diff, record_parity, run_cli, seeded_series, seeded_torch_model,
+                      slow_except)
 
 TSLIB = dict(data_dim=3, in_len=100, out_len=30, seg_len=12, win_size=2, factor=3, d_model=16, d_ff=24, n_heads=2,
              e_layers=2)  # lengths that are not multiples of 12
 TSLIB_DIVISIBLE = dict(TSLIB, in_len=96, out_len=24)
+TSLIB_IDS = ["lengths_100_30", "lengths_96_24"]  # TSLIB, TSLIB_DIVISIBLE
 TSLIB_FOLDER_NAME = ("long_term_forecast_ETTh1_100_30_Crossformer_ETTh1_ftM_sl100_ll48_pl30_dm16_nh2_el2_dl1_df24"
                      "_expand2_dc4_fc3_ebtimeF_dtTrue_Exp_0")
 
@@ -66,7 +68,7 @@ def test_mix_emulation_is_the_documented_transpose_then_view():
         np.testing.assert_allclose(layer(q, kv, kv).numpy(), expected, rtol=0, atol=1e-13)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", slow_except("float64", ["float32", "float64"]))
 def test_legacy_checkpoint_converts_with_the_flag(tmp_path, capfd, dtype):
     torch_model, folder = legacy_folder(tmp_path)
     code, out, err = run_cli(capfd, "convert", folder, "-o", tmp_path / "m.keras", "--legacy-mix", "--dtype", dtype)
@@ -79,6 +81,7 @@ def test_legacy_checkpoint_converts_with_the_flag(tmp_path, capfd, dtype):
     assert tolerance_for(dtype).passes(diff)
 
 
+@pytest.mark.slow
 def test_the_wrong_choice_gives_different_outputs(tmp_path, capfd):
     """Converted without --legacy-mix, a pre-fix checkpoint loads and verifies (the keys are the same) but
     computes something else: outputs differ by O(1). The flag is not dead."""
@@ -90,6 +93,7 @@ def test_the_wrong_choice_gives_different_outputs(tmp_path, capfd):
     assert diff > 0.1, diff
 
 
+@pytest.mark.slow
 def test_legacy_parity_and_export(tmp_path, capfd):
     torch_model, folder = legacy_folder(tmp_path)
     code, out, _ = run_cli(capfd, "parity", folder, "--legacy-mix", "--dtype", "float64", "--samples", "2")
@@ -103,6 +107,7 @@ def test_legacy_parity_and_export(tmp_path, capfd):
     assert all(torch.equal(back[k], v) for k, v in torch_model.state_dict().items())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_legacy_layerwise_parity(dtype):
     torch_model = seeded_torch_model(dict(CONFIG_B, legacy_mix=True))
@@ -140,7 +145,7 @@ def tslib_reference(config, state):
     return model.eval()
 
 
-@pytest.mark.parametrize("config", [TSLIB, TSLIB_DIVISIBLE], ids=["lengths_100_30", "lengths_96_24"])
+@pytest.mark.parametrize("config", [TSLIB, TSLIB_DIVISIBLE], ids=TSLIB_IDS)
 def test_tslib_semantics_as_documented(config):
     """The four TSLib differences (docs/model.md), checked through the original model: TSLib(x) equals the
     original model with a zero embedding bias and pe[:L] folded into enc_pos_embedding, run on x padded at the
@@ -163,8 +168,8 @@ def test_tslib_semantics_as_documented(config):
     np.testing.assert_allclose(torch_out(tslib, x), expected, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("config", [TSLIB, TSLIB_DIVISIBLE], ids=["lengths_100_30", "lengths_96_24"])
+@pytest.mark.parametrize("dtype", slow_except("float32", ["float32", "float64"]))
+@pytest.mark.parametrize("config", slow_except(TSLIB, [TSLIB, TSLIB_DIVISIBLE]), ids=TSLIB_IDS)
 def test_tslib_state_dict_converts_from_tslib_flags(tmp_path, capfd, config, dtype):
     state = tslib_state_dict(config)
     torch.save(state, tmp_path / "checkpoint.pth")
@@ -181,6 +186,7 @@ def test_tslib_state_dict_converts_from_tslib_flags(tmp_path, capfd, config, dty
     assert tolerance_for(dtype).passes(diff)
 
 
+@pytest.mark.slow
 def test_tslib_folder_name_gives_the_configuration(tmp_path, capfd):
     folder = tmp_path / TSLIB_FOLDER_NAME
     folder.mkdir()
@@ -201,6 +207,7 @@ def test_tslib_missing_configuration_is_named(tmp_path, capfd):
     assert code == 2 and "--d-model says d_model=32 but the tensors say 16" in err
 
 
+@pytest.mark.slow
 def test_tslib_export_is_a_state_dict_tslib_loads_strictly(tmp_path, capfd):
     state = tslib_state_dict(TSLIB)
     torch.save(state, tmp_path / "checkpoint.pth")
@@ -215,8 +222,8 @@ def test_tslib_export_is_a_state_dict_tslib_loads_strictly(tmp_path, capfd):
     assert code == 2 and "bare state_dict" in err
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("config", [TSLIB, TSLIB_DIVISIBLE], ids=["lengths_100_30", "lengths_96_24"])
+@pytest.mark.parametrize("dtype", slow_except("float64", ["float32", "float64"]))
+@pytest.mark.parametrize("config", slow_except(TSLIB_DIVISIBLE, [TSLIB, TSLIB_DIVISIBLE]), ids=TSLIB_IDS)
 def test_tslib_layerwise_parity(config, dtype):
     torch_model = tslib_reference(config, tslib_state_dict(config))
     x = np.random.default_rng(6).standard_normal((4, config["in_len"], config["data_dim"]))

@@ -4,12 +4,12 @@ import pytest
 from converter import tolerance_for, torch_to_keras
 
 from conftest import (DEVICES, PARITY_CASES, keras_forward, max_abs_diff, record_parity, seeded_series,
-                      seeded_torch_model, torch_forward)
+                      seeded_torch_model, slow_except, torch_forward)
 
 DTYPES = ("float32", "float64")
 
 
-@pytest.fixture(scope="module", params=sorted(PARITY_CASES))
+@pytest.fixture(scope="module", params=slow_except("config_b", sorted(PARITY_CASES)))
 def models(request):
     config = PARITY_CASES[request.param]
     torch_model = seeded_torch_model(config)
@@ -19,7 +19,7 @@ def models(request):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("batch", [1, 7])
+@pytest.mark.parametrize("batch", slow_except(7, [1, 7]))
 def test_outputs_agree(models, dtype, batch, device):
     name, config, torch_model, keras_models = models
     x = seeded_series(config, batch, seed=batch)
