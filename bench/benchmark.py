@@ -179,6 +179,9 @@ def keras_functions(variant, config, x, y):
     # and compile are jit_compile=True (XLA on TensorFlow and JAX, torch.compile on torch).
     model.compile(optimizer=keras_model.TorchAdam(learning_rate=1e-4), loss="mse", run_eagerly=(mode == "eager"),
                   jit_compile=mode in ("xla", "jit", "compile"))
+    # As forecasting.training.fit_original does: an optimizer built inside the first traced step creates variables
+    # during the trace, which makes tf.function trace the whole step twice.
+    model.optimizer.build(model.trainable_variables)
     if mode == "eager":
         def infer(inputs):
             model(inputs, training=False)
