@@ -96,9 +96,9 @@ def _write(path, state):
     return path
 
 
-@pytest.mark.parametrize("variant", slow_except("plain", ["plain", "state_dict", "model", "model_state_dict",
-                                                          "module_prefix", "float16", "bfloat16", "float64",
-                                                          "safetensors"]))
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["plain", "state_dict", "model", "model_state_dict", "module_prefix",
+                                     "float16", "bfloat16", "float64", "safetensors"])
 def test_weight_file_variants_convert_from_flags(tmp_path, capfd, config_b_state, variant):
     state = dict(config_b_state)
     if variant in ("state_dict", "model", "model_state_dict"):

@@ -165,6 +165,7 @@ def test_compare_outputs_sees_every_array_of_a_multi_output_module():
     assert "1 outputs, PyTorch has 2" in compare_outputs((state,), (state, predict)).problem
 
 
+@pytest.mark.slow
 def test_a_bug_in_one_layers_second_output_is_attributed_to_that_layer(reference):
     """Only decoder layer 1's layer_predict is wrong: both modes must name decoder.decode_layers.1 (its first
     output, layer 2's input, is right, so nothing before or after it in the decoder state fails)."""
