@@ -12,7 +12,9 @@ checks that the list covers all of that, test_sweep_ran_valid_and_invalid_exampl
 (`slow`, the full suite) SWEEP_EXAMPLES random configurations (default 22) explore around them.
 
 Derandomized (a fixed example sequence), so CI runs are reproducible: the sequence is fixed for a given
-hypothesis version, which is why pyproject.toml's test extra pins hypothesis exactly. Raise SWEEP_EXAMPLES
+hypothesis version and test source (hypothesis seeds it from the test function's code, so editing
+test_random_configurations draws another fixed sequence), which is why pyproject.toml's test extra pins
+hypothesis exactly. Raise SWEEP_EXAMPLES
 locally to explore further: SWEEP_EXAMPLES=500 pytest parity_tests/test_property_sweep.py.
 """
 import os
@@ -30,8 +32,7 @@ from conftest import keras_forward, max_abs_diff, record_parity, seeded_torch_mo
 
 EXAMPLES = int(os.environ.get("SWEEP_EXAMPLES", "22"))
 SWEEP_COUNTS = {"valid": 0, "rejected": 0}  # explicit and random cases together
-RANDOM_COUNTS = {"drawn": 0}  # the random sweep's own draws
-EXPLICIT_RAN = []  # test_explicit_examples finished
+RAN = {"explicit": False, "random_draws": 0}  # test_explicit_examples finished; the random sweep's own draws
 COVERED = set()  # the features and rejection rules the sweep has exercised in this session
 
 
@@ -169,7 +170,7 @@ def test_explicit_examples():
     """Every explicit example, in one test (one model each; about 10 s): the coverage the quick loop keeps."""
     for case in COVERAGE_EXAMPLES:
         check_case(case)
-    EXPLICIT_RAN.append(True)
+    RAN["explicit"] = True
 
 
 @pytest.mark.slow
@@ -178,19 +179,19 @@ def test_explicit_examples():
 @given(case=crossformer_cases())
 def test_random_configurations(case):
     check_case(case)
-    RANDOM_COUNTS["drawn"] += 1
+    RAN["random_draws"] += 1
 
 
 def test_sweep_ran_valid_and_invalid_examples():
     """The tests above (run before this one; pytest keeps file order) covered every required feature and rule;
     where the random sweep ran too, it drew its SWEEP_EXAMPLES and at least half of them were valid."""
-    if not EXPLICIT_RAN:
+    if not RAN["explicit"]:
         pytest.skip("the explicit examples did not run in this session")
     record_parity(f"hypothesis sweep: {SWEEP_COUNTS['valid']} valid, {SWEEP_COUNTS['rejected']} rejected", "both",
                   "1-8", 0.0)
     assert not REQUIRED - COVERED, sorted(REQUIRED - COVERED)
-    if RANDOM_COUNTS["drawn"]:
-        assert RANDOM_COUNTS["drawn"] >= EXAMPLES, RANDOM_COUNTS
+    if RAN["random_draws"]:
+        assert RAN["random_draws"] >= EXAMPLES, RAN
         assert SWEEP_COUNTS["valid"] >= EXAMPLES // 2 and SWEEP_COUNTS["rejected"] > 0, SWEEP_COUNTS
 
 
