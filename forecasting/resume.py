@@ -25,7 +25,9 @@ import numpy as np
 from converter.atomic import atomic_write
 from converter.errors import CheckpointError, ConfigError, OutputError
 
-STATE_FORMAT = 1
+# 2: TorchAdam keeps its moments in one flat variable per dtype (1 had one per model variable; such a state is
+# refused by name rather than misread).
+STATE_FORMAT = 2
 
 
 def state_path(folder):

@@ -1,12 +1,13 @@
 """Optimizers that step exactly as PyTorch's do, so training in Keras follows training in PyTorch."""
 import keras
+import numpy as np
 from keras import ops
 
 from .numerics import PACKAGE
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class TorchAdam(keras.optimizers.Adam):
+class TorchAdam(keras.optimizers.Optimizer):
     """Adam with torch.optim.Adam's update (the original release's optimizer).
 
     keras.optimizers.Adam adds epsilon to sqrt(v) *before* the bias correction of v is divided out, so its
@@ -14,48 +15,96 @@ class TorchAdam(keras.optimizers.Adam):
     p -= lr / (1 - beta_1^t) * m / (sqrt(v) / sqrt(1 - beta_2^t) + eps), and so does this class. Bias
     corrections are computed in float64 from exactly converted constants (casting a Python float through
     float32 would cost 1e-8 relative precision in float64 training).
+
+    The moments of all variables of one dtype live in one flat variable each (``momentum_<dtype>``,
+    ``velocity_<dtype>``), updated by a handful of whole-vector ops per step, where per-variable moments cost
+    ~20 traced ops per variable. Measured (TensorFlow graph, batch 32): first training step 10.2 -> 5.3 s and
+    step 24 -> 18 ms (small configuration, 269 variables); 18.1 -> 8.6 s and 1.64 -> 1.39 s (ETTh1, 373
+    variables, 11.3M parameters). The arithmetic is elementwise and in torch's order either way: eager steps
+    and traced float32 steps are bit-identical to a per-variable update; in a traced float64 step grappler's
+    arithmetic optimizer rounds 1-3 elements in 70 one ulp (1e-16) differently (measured, 1-4 steps).
+
+    A variable without a gradient in a step keeps its weight and moments, as in torch; the bias corrections
+    count the optimizer's steps (``iterations``), where torch counts each parameter's own. The two differ only
+    after a step that left some parameter without a gradient, which Crossformer training never does.
     """
 
     def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8, amsgrad=False, name="torch_adam",
                  **kwargs):
         if amsgrad:
             raise ValueError("TorchAdam follows torch.optim.Adam(amsgrad=False); amsgrad is not supported")
-        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=False,
-                         name=name, **kwargs)
-        self._step_factors = None  # {dtype: step_factors} while a step is being applied
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self._groups = []  # one FlatGroup per dtype, in the order of the variables' first appearance
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        by_dtype = {}
+        for variable in variables:
+            by_dtype.setdefault(variable.dtype, []).append(variable)
+        for dtype, members in by_dtype.items():
+            size = sum(int(np.prod(v.shape)) for v in members)
+            momentum = self.add_variable((size,), dtype=dtype, name=f"momentum_{dtype}")
+            velocity = self.add_variable((size,), dtype=dtype, name=f"velocity_{dtype}")
+            self._groups.append(FlatGroup(dtype, [self._get_variable_index(v) for v in members],
+                                          [tuple(v.shape) for v in members], momentum, velocity))
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        # The step's scalars (bias corrections, step size) are computed once per step and dtype and shared by
-        # every variable: in a traced step they were ~10 graph ops per variable (a third of TorchAdam's trace).
-        self._step_factors = {}
-        try:
-            super()._backend_update_step(grads, trainable_variables, learning_rate)
-        finally:
-            self._step_factors = None
+        # Replaces the per-variable update_step loop (and, on TensorFlow, its tf.distribute merge: this project
+        # distributes with keras.distribution, where the optimizer runs once on global values).
+        if getattr(getattr(self, "_distribution_strategy", None), "num_replicas_in_sync", 1) > 1:
+            raise ValueError("TorchAdam does not support tf.distribute strategies; use keras.distribution")
+        given = {self._get_variable_index(v): (g, v) for g, v in zip(grads, trainable_variables)}
+        for group in self._groups:
+            if any(i in given for i in group.indices):
+                self._update_group(group, given, learning_rate)
+
+    def _update_group(self, group, given, learning_rate):
+        dtype = group.dtype
+        step_size, correction_2_sqrt = self.step_factors(learning_rate, dtype)
+        gradient = ops.concatenate([
+            ops.reshape(ops.cast(given[i][0], dtype), (-1,)) if i in given else ops.zeros((size,), dtype)
+            for i, size in zip(group.indices, group.sizes)])
+        m, v = ops.convert_to_tensor(group.momentum), ops.convert_to_tensor(group.velocity)  # read once each
+        # The scalars as tensors of the group's dtype: Keras's torch backend turns a bare Python float into
+        # float32 first, which moved float64 steps by 1e-10.
+        one_minus_beta_1, beta_2, one_minus_beta_2, epsilon = (
+            ops.convert_to_tensor(value, dtype=dtype)
+            for value in (1.0 - self.beta_1, self.beta_2, 1.0 - self.beta_2, self.epsilon))
+        # m.lerp_(g, 1 - beta_1); v.mul_(beta_2).addcmul_(g, g, value=1 - beta_2), as torch writes them.
+        new_m = m + one_minus_beta_1 * (gradient - m)
+        new_v = v * beta_2 + one_minus_beta_2 * gradient * gradient
+        present = [i in given for i in group.indices]
+        if not all(present):  # torch leaves a parameter without a gradient, and its moments, as they are
+            has_gradient = np.repeat(present, group.sizes)
+            new_m, new_v = ops.where(has_gradient, new_m, m), ops.where(has_gradient, new_v, v)
+        self.assign(group.momentum, new_m)
+        self.assign(group.velocity, new_v)
+        update = step_size * (new_m / (ops.sqrt(new_v) / correction_2_sqrt + epsilon))
+        pieces = ops.split(update, group.offsets[1:-1]) if len(group.sizes) > 1 else [update]
+        for i, piece, shape in zip(group.indices, pieces, group.shapes):
+            if i in given:
+                self.assign_sub(given[i][1], ops.reshape(piece, shape))
 
     def step_factors(self, learning_rate, dtype):
         """(lr / (1 - beta_1^t), sqrt(1 - beta_2^t)) of this step in ``dtype``, computed in float64."""
-        cached = self._step_factors
-        if cached is not None and dtype in cached:
-            return cached[dtype]
         step = ops.cast(self.iterations + 1, "float64")
         beta_1 = ops.convert_to_tensor(self.beta_1, dtype="float64")
         beta_2 = ops.convert_to_tensor(self.beta_2, dtype="float64")
-        factors = (ops.cast(ops.cast(learning_rate, "float64") / (1.0 - ops.power(beta_1, step)), dtype),
-                   ops.cast(ops.sqrt(1.0 - ops.power(beta_2, step)), dtype))
-        if cached is not None:
-            cached[dtype] = factors
-        return factors
+        return (ops.cast(ops.cast(learning_rate, "float64") / (1.0 - ops.power(beta_1, step)), dtype),
+                ops.cast(ops.sqrt(1.0 - ops.power(beta_2, step)), dtype))
 
-    def update_step(self, gradient, variable, learning_rate):
-        dtype = variable.dtype
-        gradient = ops.cast(gradient, dtype)
-        step_size, correction_2_sqrt = self.step_factors(learning_rate, dtype)
+    def get_config(self):
+        return dict(super().get_config(), beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
 
-        m = self._momentums[self._get_variable_index(variable)]
-        v = self._velocities[self._get_variable_index(variable)]
-        # m.lerp_(g, 1 - beta_1); v.mul_(beta_2).addcmul_(g, g, value=1 - beta_2), as torch writes them.
-        self.assign(m, m + (1.0 - self.beta_1) * (gradient - m))
-        self.assign(v, v * self.beta_2 + (1.0 - self.beta_2) * gradient * gradient)
-        denominator = ops.sqrt(v) / correction_2_sqrt + self.epsilon
-        self.assign_sub(variable, step_size * (m / denominator))
+
+class FlatGroup:
+    """The variables of one dtype (optimizer indices, shapes) and their flat moment variables."""
+
+    def __init__(self, dtype, indices, shapes, momentum, velocity):
+        self.dtype, self.indices, self.shapes = dtype, indices, shapes
+        self.momentum, self.velocity = momentum, velocity
+        self.sizes = [int(np.prod(shape)) for shape in shapes]
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).tolist()

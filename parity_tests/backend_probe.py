@@ -1,7 +1,8 @@
 """Run by test_backends.py in a subprocess with KERAS_BACKEND set: small-config parity on that backend.
 
 Prints one JSON line: the backend actually in use, {case: {dtype: output max abs diff}}, the dtypes of the
-Keras outputs, with float64 how exactly the backend's ops.matmul computes a float64 product, and with
+Keras outputs, with float64 how exactly the backend's ops.matmul computes a float64 product and how closely
+TorchAdam follows torch.optim.Adam, and with
 --layerwise the layer-wise harness's verdict on config B (float32, both modes).
 """
 import json
@@ -27,6 +28,29 @@ def float64_matmul():
     return {"dtype": str(got.dtype), "max_abs_error": float(np.max(np.abs(got - a @ b)))}
 
 
+def torch_adam_float64():
+    """Max abs weight difference after 3 steps of keras_model.TorchAdam and torch.optim.Adam, same float64
+    gradients: the optimizer on this backend (no matmul in it, so float64 must hold on every backend)."""
+    import torch
+
+    from keras_model import TorchAdam
+
+    rng = np.random.default_rng(0)
+    initial = [rng.standard_normal(shape) for shape in [(3, 4), (5,)]]
+    variables = [keras.Variable(value, dtype="float64") for value in initial]
+    parameters = [torch.nn.Parameter(torch.from_numpy(value.copy())) for value in initial]
+    keras_optimizer, torch_optimizer = TorchAdam(2.0 ** -7), torch.optim.Adam(parameters, lr=2.0 ** -7)
+    for _ in range(3):
+        gradients = [rng.standard_normal(value.shape) for value in initial]
+        for parameter, gradient in zip(parameters, gradients):
+            parameter.grad = torch.from_numpy(gradient)
+        torch_optimizer.step()
+        keras_optimizer.apply_gradients([(keras.ops.convert_to_tensor(gradient, dtype="float64"), variable)
+                                         for gradient, variable in zip(gradients, variables)])
+    return max(float(np.max(np.abs(keras.ops.convert_to_numpy(variable) - parameter.detach().numpy())))
+               for variable, parameter in zip(variables, parameters))
+
+
 if __name__ == "__main__":
     layerwise_wanted = "--layerwise" in sys.argv
     dtypes = [arg for arg in sys.argv[1:] if arg != "--layerwise"] or ["float32"]
@@ -42,6 +66,7 @@ if __name__ == "__main__":
             report["output_dtypes"][name][dtype] = str(got.dtype)
     if "float64" in dtypes:
         report["float64_matmul"] = float64_matmul()
+        report["torch_adam_float64"] = torch_adam_float64()
     if layerwise_wanted:
         # The forward pass's series and batch: on JAX every op is compiled for each new shape (measured: the
         # harness took 20 s at batch 2 after the forward at batch 3, 1.4 s at batch 3).

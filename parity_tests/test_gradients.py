@@ -165,6 +165,45 @@ def test_torch_adam_matches_torch_given_the_same_gradients(setup):
     assert not failures, failures[:5]
 
 
+def test_torch_adam_groups_dtypes_and_leaves_variables_without_a_gradient():
+    """TorchAdam's flat moments: one pair per dtype (float64 and float32 variables interleaved here), each held
+    to torch.optim.Adam; at the last step one variable of each dtype has no gradient, and, as torch does for a
+    parameter whose .grad is None, its weight and moments stay as they were."""
+    rng = np.random.default_rng(3)
+    dtypes = ["float64", "float32", "float64", "float32"]
+    initial = [rng.standard_normal(shape).astype(dtype) for shape, dtype in zip([(3, 4), (5,), (2,), (1,)], dtypes)]
+    variables = [keras.Variable(value, dtype=value.dtype) for value in initial]
+    parameters = [torch.nn.Parameter(torch.from_numpy(value.copy())) for value in initial]
+    keras_optimizer = TorchAdam(learning_rate=LEARNING_RATE)
+    torch_optimizer = torch.optim.Adam(parameters, lr=LEARNING_RATE)
+    for step in range(3):
+        gradients = [rng.standard_normal(value.shape).astype(value.dtype) for value in initial]
+        if step == 2:
+            gradients[2] = gradients[3] = None
+        for parameter, gradient in zip(parameters, gradients):
+            parameter.grad = None if gradient is None else torch.from_numpy(gradient)
+        torch_optimizer.step()
+        keras_optimizer.apply_gradients([(None if g is None else keras.ops.convert_to_tensor(g), v)
+                                         for g, v in zip(gradients, variables)])
+    flat = {v.name: keras.ops.convert_to_numpy(v) for v in keras_optimizer.variables}
+    assert sorted(flat) == sorted(["iteration", "learning_rate", "momentum_float64", "velocity_float64",
+                                   "momentum_float32", "velocity_float32"])
+    for dtype in ("float64", "float32"):
+        members = [i for i, d in enumerate(dtypes) if d == dtype]
+        expected = {"weights": np.concatenate([parameters[i].detach().numpy().ravel() for i in members]),
+                    "momentum": np.concatenate([torch_optimizer.state[parameters[i]]["exp_avg"].numpy().ravel()
+                                                for i in members]),
+                    "velocity": np.concatenate([torch_optimizer.state[parameters[i]]["exp_avg_sq"].numpy().ravel()
+                                                for i in members])}
+        got = {"weights": np.concatenate([keras.ops.convert_to_numpy(variables[i]).ravel() for i in members]),
+               "momentum": flat[f"momentum_{dtype}"], "velocity": flat[f"velocity_{dtype}"]}
+        worst_abs, failures = worst(got, expected, dtype)
+        assert not failures, (dtype, failures)
+        # the variable without a gradient at the last step: exactly unchanged by it in both frameworks
+        last = members[1]
+        np.testing.assert_array_equal(parameters[last].detach().numpy(), keras.ops.convert_to_numpy(variables[last]))
+
+
 @pytest.mark.slow
 def test_torch_adam_survives_serialization_with_a_compiled_model(tmp_path):
     model = torch_to_keras(seeded_torch_model(CONFIG_B))
@@ -176,7 +215,8 @@ def test_torch_adam_survives_serialization_with_a_compiled_model(tmp_path):
     assert type(optimizer) is TorchAdam and optimizer.epsilon == 1e-7
     assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(3e-4)
     assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 1  # the state came back, not only the config
-    moments = [keras.ops.convert_to_numpy(m) for m in optimizer._momentums]
-    assert len(moments) == 269 and any(np.any(m != 0) for m in moments)
+    moments = [keras.ops.convert_to_numpy(v) for v in optimizer.variables if v.name.startswith("momentum")]
+    parameters = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    assert [m.shape for m in moments] == [(parameters,)] and np.any(moments[0] != 0)  # one flat float32 group
     with pytest.raises(ValueError, match="amsgrad"):
         TorchAdam(amsgrad=True)
