@@ -25,8 +25,8 @@ import numpy as np
 from converter.atomic import atomic_write
 from converter.errors import CheckpointError, ConfigError, OutputError
 
-# 2: TorchAdam keeps its moments in one flat variable per dtype (1 had one per model variable; such a state is
-# refused by name rather than misread).
+# 2: TorchAdam keeps its moments in flat variables, runs of consecutive model variables of one dtype (1 had one
+# per model variable; such a state is refused by name rather than misread).
 STATE_FORMAT = 2
 
 

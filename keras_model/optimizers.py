@@ -6,9 +6,9 @@ from keras import ops
 from .numerics import PACKAGE
 
 # Flat moments are kept in chunks of at most this many bytes (a variable larger than that is a chunk of its own).
-# One 45 MB chunk (ETTh1, 11.3M float32 parameters) streams every elementwise op through DRAM: 157 ms per
-# update against 55 ms per variable; 4 MiB chunks stay in the 32 MiB L3 cache of the machine measured: 42 ms,
-# with 11 chunks' worth of ops to trace (bench/optimizer_chunks.py).
+# One 45 MB chunk (ETTh1, 11.3M float32 parameters) streams every elementwise op through DRAM: 239 ms per
+# update against 77 ms per variable; 4 MiB chunks stay in the 32 MiB L3 cache of the machine measured: 56 ms,
+# with 12 chunks' worth of ops to trace (bench/optimizer_chunks.py, one run).
 FLAT_CHUNK_BYTES = 4 << 20
 
 
@@ -24,10 +24,10 @@ class TorchAdam(keras.optimizers.Optimizer):
 
     The moments live in flat variables (``momentum_<dtype>_<k>``, ``velocity_<dtype>_<k>``: runs of consecutive
     variables of one dtype, FLAT_CHUNK_BYTES at most), each updated by a handful of whole-vector ops, where
-    per-variable moments cost ~20 traced ops per variable. Measured (TensorFlow graph, batch 32, old and new in
-    the same session): the first training step 12.1 / 14.0 s -> 6.7 / 7.8 s (small configuration, 269
-    variables) and 27.0 / 28.2 s -> 17.9 / 16.6 s (ETTh1, 373 variables, on a slow spell of the machine; 18.1
-    -> 8.6 s unchunked in a quiet one); the update alone, bench/optimizer_chunks.py. The arithmetic is
+    per-variable moments cost ~20 traced ops per variable. Measured (TensorFlow graph, batch 32): ETTh1 (373
+    variables), both layouts training in one process, steps interleaved: first step 24.5 -> 11.7 s, step
+    1.568 -> 1.467 s; the small configuration (269 variables): first step 12.1 / 14.0 s -> 6.7 / 7.8 s; the
+    update alone, bench/optimizer_chunks.py. The arithmetic is
     elementwise and in torch's order either way: eager steps and traced float32 steps are bit-identical to a
     per-variable update; in a traced float64 step grappler's arithmetic optimizer rounds 1-3 elements in 70 one
     ulp (1e-16) differently (measured, 1-4 steps).
@@ -62,11 +62,10 @@ class TorchAdam(keras.optimizers.Optimizer):
                 chunks[-1].append(variable)
                 filled += size
             for k, chunk in enumerate(chunks):
-                size = sum(int(np.prod(v.shape)) for v in chunk)
-                momentum = self.add_variable((size,), dtype=dtype, name=f"momentum_{dtype}_{k}")
-                velocity = self.add_variable((size,), dtype=dtype, name=f"velocity_{dtype}_{k}")
-                self._groups.append(FlatGroup(dtype, [self._get_variable_index(v) for v in chunk],
-                                              [tuple(v.shape) for v in chunk], momentum, velocity))
+                group = FlatGroup(dtype, [self._get_variable_index(v) for v in chunk], [tuple(v.shape) for v in chunk])
+                group.momentum = self.add_variable((group.offsets[-1],), dtype=dtype, name=f"momentum_{dtype}_{k}")
+                group.velocity = self.add_variable((group.offsets[-1],), dtype=dtype, name=f"velocity_{dtype}_{k}")
+                self._groups.append(group)
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         # Replaces the per-variable update_step loop (and, on TensorFlow, its tf.distribute merge: this project
@@ -75,15 +74,17 @@ class TorchAdam(keras.optimizers.Optimizer):
             raise ValueError("TorchAdam does not support tf.distribute strategies; use keras.distribution")
         given = {self._get_variable_index(v): (g, v) for g, v in zip(grads, trainable_variables)}
         for group in self._groups:
-            if any(i in given for i in group.indices):
-                self._update_group(group, given, learning_rate)
+            self._update_group(group, given, learning_rate)
 
     def _update_group(self, group, given, learning_rate):
+        present = [i in given for i in group.indices]
+        if not any(present):
+            return
         dtype = group.dtype
         step_size, correction_2_sqrt = self.step_factors(learning_rate, dtype)
         gradient = ops.concatenate([
-            ops.reshape(ops.cast(given[i][0], dtype), (-1,)) if i in given else ops.zeros((size,), dtype)
-            for i, size in zip(group.indices, group.sizes)])
+            ops.reshape(ops.cast(given[i][0], dtype), (-1,)) if has else ops.zeros((size,), dtype)
+            for i, size, has in zip(group.indices, group.sizes, present)])
         m, v = ops.convert_to_tensor(group.momentum), ops.convert_to_tensor(group.velocity)  # read once each
         # The scalars as tensors of the group's dtype: Keras's torch backend turns a bare Python float into
         # float32 first, which moved float64 steps by 1e-10.
@@ -93,7 +94,6 @@ class TorchAdam(keras.optimizers.Optimizer):
         # m.lerp_(g, 1 - beta_1); v.mul_(beta_2).addcmul_(g, g, value=1 - beta_2), as torch writes them.
         new_m = m + one_minus_beta_1 * (gradient - m)
         new_v = v * beta_2 + one_minus_beta_2 * gradient * gradient
-        present = [i in given for i in group.indices]
         if not all(present):  # torch leaves a parameter without a gradient, and its moments, as they are
             has_gradient = np.repeat(present, group.sizes)
             new_m, new_v = ops.where(has_gradient, new_m, m), ops.where(has_gradient, new_v, v)
@@ -101,8 +101,8 @@ class TorchAdam(keras.optimizers.Optimizer):
         self.assign(group.velocity, new_v)
         update = step_size * (new_m / (ops.sqrt(new_v) / correction_2_sqrt + epsilon))
         pieces = ops.split(update, group.offsets[1:-1]) if len(group.sizes) > 1 else [update]
-        for i, piece, shape in zip(group.indices, pieces, group.shapes):
-            if i in given:
+        for i, piece, shape, has in zip(group.indices, pieces, group.shapes, present):
+            if has:
                 self.assign_sub(given[i][1], ops.reshape(piece, shape))
 
     def step_factors(self, learning_rate, dtype):
@@ -118,10 +118,10 @@ class TorchAdam(keras.optimizers.Optimizer):
 
 
 class FlatGroup:
-    """The variables of one dtype (optimizer indices, shapes) and their flat moment variables."""
+    """A run of variables of one dtype (optimizer indices, shapes) and its flat moment variables (set by build)."""
 
-    def __init__(self, dtype, indices, shapes, momentum, velocity):
+    def __init__(self, dtype, indices, shapes):
         self.dtype, self.indices, self.shapes = dtype, indices, shapes
-        self.momentum, self.velocity = momentum, velocity
+        self.momentum = self.velocity = None
         self.sizes = [int(np.prod(shape)) for shape in shapes]
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).tolist()
