@@ -15,8 +15,10 @@ everywhere) it times inference (a forward pass in inference mode, batch 32 and b
   SavedModel through TensorFlow, ONNX through onnxruntime, LiteRT through ai_edge_litert (XNNPACK, all cores)
   and OpenVINO (CPU, f32); they are exported beforehand in another process (that time is reported, not counted).
 
-The floor: a 4096x4096 float32 matmul through torch measures what this machine's cores deliver (GFLOP/s, in
-this run); torch.utils.flop_counter's formulas count the model's matmul FLOPs (forward, and forward + backward for a
+The floor: a 4096x4096 float32 matmul measures what this machine's cores deliver (GFLOP/s, in this run), through
+each installed library in its own process (torch, TensorFlow, JAX, NumPy), and the fastest sets the floor: the
+libraries' kernels differ by CPU (on an AMD EPYC, torch's MKL reached 190 GFLOP/s and TensorFlow's oneDNN 466, so
+a floor measured through torch alone put TensorFlow above it); torch.utils.flop_counter's formulas count the model's matmul FLOPs (forward, and forward + backward for a
 training step). FLOPs / GFLOP/s is the time a perfect implementation would need; each row shows the fraction
 of it that it reaches (1.0 = at the floor). Each variant runs in its own process, so its peak memory (max RSS,
 the framework included) is its own: the RSS after inference (batch 32 and 1) and after training are reported
@@ -28,6 +30,7 @@ Over ~300 lines on purpose: every variant is timed by one harness in one run, an
 (without the test suite's helpers), so the timing, the child processes and the table stay in one file.
 """
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -99,8 +102,41 @@ def measure_import(name):
     return {"peak_rss_mb": peak_rss_mb()}
 
 
+# The floor's matmul through each library: (module to find, statements that define `a`, `b` and `multiply`).
+MATMUL_LIBRARIES = {
+    "torch": ("torch", "import torch\na, b = torch.randn(N, N), torch.randn(N, N)\nmultiply = lambda: a @ b"),
+    "tensorflow": ("tensorflow", "import tensorflow as tf\na, b = tf.random.normal((N, N)), tf.random.normal((N, N))\n"
+                   "product = tf.function(lambda: tf.matmul(a, b))\nmultiply = lambda: product().numpy()"),
+    "jax": ("jax", "import jax, jax.numpy as jnp\na, b = jnp.ones((N, N), 'float32'), jnp.ones((N, N), 'float32')\n"
+            "product = jax.jit(jnp.matmul)\nmultiply = lambda: product(a, b).block_until_ready()"),
+    "numpy": ("numpy", "import numpy as np\nrng = np.random.default_rng(0)\n"
+              "a, b = (rng.standard_normal((N, N), dtype='float32') for _ in range(2))\nmultiply = lambda: a @ b"),
+}
+
+
+def measure_matmul(library):
+    """Run in a child process: GFLOP/s of a FLOOR_MATMUL-square float32 matmul through one library."""
+    scope = {"N": FLOOR_MATMUL}
+    exec(MATMUL_LIBRARIES[library][1], scope)  # noqa: S102  (a fixed statement from MATMUL_LIBRARIES)
+    matmul = timed(scope["multiply"], repeats=5)
+    return {"gflops": 2 * FLOOR_MATMUL ** 3 / matmul["min_s"] / 1e9,  # the best repeat: what the cores deliver
+            "median_gflops": 2 * FLOOR_MATMUL ** 3 / matmul["median_s"] / 1e9}
+
+
+def cpu_model():
+    """The CPU's model name (kernels, and so every ratio here, depend on it), or the machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def measure_floor(config, batch):
-    """Run in a child process: the matmul throughput of this machine through torch, and the model's FLOPs."""
+    """Run in a child process: the model's FLOPs, counted through torch (the matmuls are timed by
+    measure_matmul, one process per library)."""
     sys.path.insert(0, str(REPO))
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -110,10 +146,6 @@ def measure_floor(config, batch):
 
     if config["d_model"] == 256:
         assert {k: v for k, v in config.items() if k != "dropout"} == ETTH1_CONFIGURATION
-    a, b = torch.randn(FLOOR_MATMUL, FLOOR_MATMUL), torch.randn(FLOOR_MATMUL, FLOOR_MATMUL)
-    matmul = timed(lambda: torch.matmul(a, b), repeats=5)
-    gflops = 2 * FLOOR_MATMUL ** 3 / matmul["min_s"] / 1e9  # the best repeat: what the cores can deliver
-
     model = perturbed_model(config)
 
     class MatmulFlops(TorchDispatchMode):
@@ -139,8 +171,7 @@ def measure_floor(config, batch):
     train_flops = counter.total
     model.eval()
     forward, forward_batch1 = forward_flops(batch), forward_flops(1)
-    return {"matmul_gflops": gflops, "matmul_median_gflops": 2 * FLOOR_MATMUL ** 3 / matmul["median_s"] / 1e9,
-            "threads": torch.get_num_threads(), "forward_flops": forward,
+    return {"threads": torch.get_num_threads(), "forward_flops": forward,
             "forward_flops_batch1": forward_batch1, "train_flops": train_flops,
             "parameters": sum(p.numel() for p in model.parameters())}
 
@@ -273,6 +304,15 @@ def run_child(variant, *arguments, timeout=None):
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def matmul_source(floor):
+    """Which library's matmul set the floor, and the others' figures (older JSONs: torch's alone)."""
+    by_library = floor.get("matmul_by_library")
+    if not by_library:
+        return f"torch, {floor['threads']} threads"
+    others = ", ".join(f"{library} {result['gflops']:.0f}" for library, result in by_library.items())
+    return f"{floor['matmul_library']}, the fastest of: {others}"
+
+
 def table(results, batch, configuration):
     # Long on purpose: the header, one row per variant and the legend are one layout, kept together.
     floor = results.get("floor")
@@ -283,9 +323,9 @@ def table(results, batch, configuration):
         latency_floor = floor["forward_flops_batch1"] / (floor["matmul_gflops"] * 1e9)
         train_floor = floor["train_flops"] / (floor["matmul_gflops"] * 1e9)
         lines += [f"{configuration} configuration ({floor['parameters']:,} parameters), batch {batch}, "
-                  f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}",
-                  f"floor: {FLOOR_MATMUL}x{FLOOR_MATMUL} float32 matmul {floor['matmul_gflops']:.0f} GFLOP/s (torch, "
-                  f"{floor['threads']} threads; median {floor['matmul_median_gflops']:.0f}); model forward "
+                  f"{os.cpu_count()} CPU cores, {floor.get('cpu', platform.processor() or platform.machine())}",
+                  f"floor: {FLOOR_MATMUL}x{FLOOR_MATMUL} float32 matmul {floor['matmul_gflops']:.0f} GFLOP/s "
+                  f"({matmul_source(floor)}; median {floor['matmul_median_gflops']:.0f}); model forward "
                   f"{floor['forward_flops'] / 1e9:.1f} GFLOP (batch 1: {floor['forward_flops_batch1'] / 1e9:.2f}), "
                   f"training step {floor['train_flops'] / 1e9:.1f} GFLOP "
                   f"({floor['train_flops'] / floor['forward_flops']:.2f}x forward) -> "
@@ -363,6 +403,8 @@ def main():
             output = export_artifacts(config, args.artifacts)
         elif args.child == "floor":
             output = measure_floor(config, args.batch)
+        elif args.child.startswith("matmul:"):
+            output = measure_matmul(args.child[len("matmul:"):])
         elif args.child.startswith("import:"):
             output = measure_import(args.child[len("import:"):])
         else:
@@ -375,6 +417,12 @@ def main():
         parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
     common = ["--config", args.config, "--batch", str(args.batch), "--repeats", str(args.repeats)]
     results = {"floor": run_child("floor", *common)}
+    matmuls = {library: run_child(f"matmul:{library}") for library, (module, _) in MATMUL_LIBRARIES.items()
+               if importlib.util.find_spec(module) is not None}
+    fastest = max(matmuls, key=lambda library: matmuls[library]["gflops"])
+    results["floor"].update(matmul_by_library=matmuls, matmul_library=fastest, cpu=cpu_model(),
+                            matmul_gflops=matmuls[fastest]["gflops"],
+                            matmul_median_gflops=matmuls[fastest]["median_gflops"])
     print("measured the floor", file=sys.stderr, flush=True)
     if not args.no_imports:
         for name in IMPORTS:
