@@ -17,7 +17,7 @@ everywhere) it times inference (a forward pass in inference mode, batch 32 and b
 
 The floor: a 4096x4096 float32 matmul measures what this machine's cores deliver (GFLOP/s, in this run), through
 each installed library in its own process (torch, TensorFlow, JAX, NumPy), and the fastest sets the floor: the
-libraries' kernels differ by CPU (on an AMD EPYC, torch's MKL reached 190 GFLOP/s and TensorFlow's oneDNN 466, so
+libraries' kernels differ by CPU (on an AMD EPYC, torch's MKL reached 205 GFLOP/s and TensorFlow's oneDNN 479, so
 a floor measured through torch alone put TensorFlow above it); torch.utils.flop_counter's formulas count the model's matmul FLOPs (forward, and forward + backward for a
 training step). FLOPs / GFLOP/s is the time a perfect implementation would need; each row shows the fraction
 of it that it reaches (1.0 = at the floor). Each variant runs in its own process, so its peak memory (max RSS,
@@ -323,7 +323,7 @@ def table(results, batch, configuration):
         latency_floor = floor["forward_flops_batch1"] / (floor["matmul_gflops"] * 1e9)
         train_floor = floor["train_flops"] / (floor["matmul_gflops"] * 1e9)
         lines += [f"{configuration} configuration ({floor['parameters']:,} parameters), batch {batch}, "
-                  f"{os.cpu_count()} CPU cores, {floor.get('cpu', platform.processor() or platform.machine())}",
+                  f"{os.cpu_count()} CPU cores, {floor.get('cpu', 'CPU not recorded')}",
                   f"floor: {FLOOR_MATMUL}x{FLOOR_MATMUL} float32 matmul {floor['matmul_gflops']:.0f} GFLOP/s "
                   f"({matmul_source(floor)}; median {floor['matmul_median_gflops']:.0f}); model forward "
                   f"{floor['forward_flops'] / 1e9:.1f} GFLOP (batch 1: {floor['forward_flops_batch1'] / 1e9:.2f}), "
@@ -417,8 +417,17 @@ def main():
         parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
     common = ["--config", args.config, "--batch", str(args.batch), "--repeats", str(args.repeats)]
     results = {"floor": run_child("floor", *common)}
-    matmuls = {library: run_child(f"matmul:{library}") for library, (module, _) in MATMUL_LIBRARIES.items()
-               if importlib.util.find_spec(module) is not None}
+    matmuls = {}
+    for library, (module, _) in MATMUL_LIBRARIES.items():
+        if importlib.util.find_spec(module) is None:
+            continue
+        try:  # a library that is installed but broken leaves the others to set the floor
+            matmuls[library] = run_child(f"matmul:{library}", timeout=args.timeout)
+        except RuntimeError as error:
+            results.setdefault("failed", {})[f"matmul:{library}"] = str(error)[-1500:]
+            print(f"FAILED matmul:{library}: {str(error)[-600:]}", file=sys.stderr, flush=True)
+    if not matmuls:
+        raise SystemExit("no library could time the floor's matmul: " + ", ".join(results.get("failed", {})))
     fastest = max(matmuls, key=lambda library: matmuls[library]["gflops"])
     results["floor"].update(matmul_by_library=matmuls, matmul_library=fastest, cpu=cpu_model(),
                             matmul_gflops=matmuls[fastest]["gflops"],

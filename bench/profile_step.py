@@ -116,5 +116,6 @@ def main():
     for key, (seconds, count) in sorted(totals.items(), key=lambda item: -item[1][0])[:args.top]:
         print(f"  {key[-70:]:<72}{seconds / args.steps:>9.3f} s{100 * seconds / everything:>6.1f}%{count // args.steps:>7}x")
 
+
 if __name__ == "__main__":
     main()

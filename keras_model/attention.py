@@ -24,10 +24,14 @@ class FullAttention(layers.Layer):
     def call(self, queries, keys, values, training=None):
         scale = 1.0 / math.sqrt(queries.shape[-1])
         queries = ops.transpose(queries, (0, 2, 1, 3))  # [B, H, L, E]
-        keys = ops.transpose(keys, (0, 2, 3, 1))  # [B, H, E, S]
+        keys = ops.transpose(keys, (0, 2, 1, 3))  # [B, H, S, E]
         values = ops.transpose(values, (0, 2, 1, 3))  # [B, H, S, E]
-        # The scale multiplies the scores after the matmul, as in the original.
-        scores = scale * ops.matmul(queries, keys)
+        # The scale multiplies the scores after the matmul, as in the original. The keys are transposed as
+        # [B, H, S, E] and then on their last two axes, not in one (0, 2, 3, 1) permutation: torch 2.13's
+        # inductor takes any permutation of the keys there for key.transpose(-2, -1) and rewrites the chain into
+        # scaled_dot_product_attention with the wrong axes (pytorch/pytorch#195320), which made torch.compile of
+        # the Keras torch-backend model fail. TensorFlow folds the second transpose into the batch matmul.
+        scores = scale * ops.matmul(queries, ops.swapaxes(keys, -2, -1))
         if scores.shape[-1] == 1:
             # One key (a single segment or router): softmax is 1, as in the original; Keras would warn about it.
             with warnings.catch_warnings():

@@ -2,7 +2,8 @@
 
 Prints one JSON line: the backend actually in use, {case: {dtype: output max abs diff}}, the dtypes of the
 Keras outputs, with float64 how exactly the backend's ops.matmul computes a float64 product and how closely
-TorchAdam follows torch.optim.Adam, and with
+TorchAdam follows torch.optim.Adam, on the torch backend how closely torch.compile of an AttentionLayer
+follows it run eagerly, and with
 --layerwise the layer-wise harness's verdict on config B (float32, both modes).
 """
 import json
@@ -51,6 +52,26 @@ def torch_adam_float64():
                for variable, parameter in zip(variables, parameters))
 
 
+def torch_compiled_attention():
+    """Max abs difference of one AttentionLayer forward under torch.compile (inductor) and eagerly, float32.
+
+    torch 2.13's inductor rewrote the attention chain into scaled_dot_product_attention with the wrong axes when
+    the keys came as one (0, 2, 3, 1) permutation (pytorch/pytorch#195320): compiling failed, or on other shapes
+    computes something else. keras_model.attention.FullAttention transposes the keys so that the rewrite is right.
+    """
+    import torch
+
+    from keras_model.attention import AttentionLayer
+
+    layer = AttentionLayer(d_model=16, n_heads=2, dropout=0.0)
+    rng = np.random.default_rng(0)
+    queries, keys = (torch.from_numpy(rng.standard_normal((6, length, 16)).astype("float32")) for length in (4, 5))
+    with torch.no_grad():  # as predict() runs it: the inference graph is where inductor rewrote the attention
+        eager = layer(queries, keys, keys)
+        compiled = torch.compile(lambda q, k: layer(q, k, k))(queries, keys)
+    return float(torch.max(torch.abs(compiled - eager)))
+
+
 if __name__ == "__main__":
     layerwise_wanted = "--layerwise" in sys.argv
     dtypes = [arg for arg in sys.argv[1:] if arg != "--layerwise"] or ["float32"]
@@ -67,6 +88,8 @@ if __name__ == "__main__":
     if "float64" in dtypes:
         report["float64_matmul"] = float64_matmul()
         report["torch_adam_float64"] = torch_adam_float64()
+    if report["backend"] == "torch":
+        report["torch_compiled_attention"] = torch_compiled_attention()
     if layerwise_wanted:
         # The forward pass's series and batch: on JAX every op is compiled for each new shape (measured: the
         # harness took 20 s at batch 2 after the forward at batch 3, 1.4 s at batch 3).

@@ -61,6 +61,8 @@ def test_float32_parity_on_other_backends(backend, probes):
                 if not tolerance_for("float32").passes(d["float32"])}
     assert not failures, f"{backend}: {failures}"
     assert report["layerwise"]["passed"], report["layerwise"]["verdict"]
+    if backend == "torch":  # torch.compile of the attention (a torch 2.13 inductor rewrite broke it)
+        assert tolerance_for("float32").passes(report["torch_compiled_attention"]), report["torch_compiled_attention"]
 
 
 @pytest.mark.slow

@@ -20,19 +20,18 @@ def register(commands):
     parser.add_argument("--seed", type=int, default=0, help="seed of the weight initialisation, dropout and batch "
                         "order (default 0; run i of --itr uses seed + i): the same seed gives the same run")
     add_missing_flag(parser)
-    # Measured (bench/benchmark.py, ETTh1 configuration, batch 32, 2 cores, two runs): the compiled graph trains
-    # at 1.09-1.18x PyTorch's speed, XLA at 0.96-1.12x after a ~50 s compilation, so XLA is opt-in (on TensorFlow;
-    # on JAX Keras always jit-compiles the step).
+    # Measured (bench/benchmark.py, ETTh1 configuration, batch 32, 2 cores, README#speed): the compiled graph
+    # trains at 0.544 s a step, XLA at 0.566 s after a 17 s first step (5.0 s for the graph), so XLA is opt-in (on
+    # TensorFlow; on JAX Keras always jit-compiles the step).
     parser.add_argument("--jit-compile", dest="jit_compile", choices=("auto", "on", "off"), default=None,
                         help="XLA compilation of the training step (default off on tensorflow and torch: the plain "
                         "compiled graph is faster here; on on jax, which otherwise runs the step op by op, and with "
                         "--distribute data, which needs it)")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None,
                         help="Keras backend to train on (default: KERAS_BACKEND, else tensorflow). Measured in "
-                        "bench/benchmark.py (README#speed; ETTh1 configuration, batch 32, 2 cores, lightly loaded): "
-                        "a training step takes 1.84 s on tensorflow (graph), 4.48 s on jax (jit; its first step "
-                        "compiles faster, 31 s against 83 s) and PyTorch eager 2.08 s; the torch backend runs op by "
-                        "op")
+                        "bench/benchmark.py (README#speed; ETTh1 configuration, batch 32, 2 cores of an AMD EPYC): "
+                        "a training step takes 0.544 s on tensorflow (graph), 0.792 s on jax (jit), 1.130 s on torch "
+                        "(eager), and PyTorch eager 0.884 s")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress bar (default 1)")
     parser.add_argument("--force", action="store_true", help="replace an existing run folder (and discard an "
                         "interrupted run's resumable state)")
