@@ -18,9 +18,9 @@ everywhere) it times inference (a forward pass in inference mode, batch 32 and b
 The floor: a 4096x4096 float32 matmul measures what this machine's cores deliver (GFLOP/s, in this run), through
 each installed library in its own process (torch, TensorFlow, JAX, NumPy), and the fastest sets the floor: the
 libraries' kernels differ by CPU (on an AMD EPYC, torch's MKL reached 205 GFLOP/s and TensorFlow's oneDNN 479, so
-a floor measured through torch alone put TensorFlow above it); torch.utils.flop_counter's formulas count the model's matmul FLOPs (forward, and forward + backward for a
-training step). FLOPs / GFLOP/s is the time a perfect implementation would need; each row shows the fraction
-of it that it reaches (1.0 = at the floor). Each variant runs in its own process, so its peak memory (max RSS,
+a floor measured through torch alone put TensorFlow above it); torch.utils.flop_counter's formulas count the
+model's matmul FLOPs (forward, and forward + backward for a training step). FLOPs / GFLOP/s is the time a
+perfect implementation would need; each row shows the fraction of it that it reaches (1.0 = at the floor). Each variant runs in its own process, so its peak memory (max RSS,
 the framework included) is its own: the RSS after inference (batch 32 and 1) and after training are reported
 separately, and so is the RSS of importing each framework alone (the floor no model can go under). Ratios are
 PyTorch eager time / variant time (above 1.0 the variant is faster). The first call (tracing, compilation,
@@ -102,23 +102,45 @@ def measure_import(name):
     return {"peak_rss_mb": peak_rss_mb()}
 
 
-# The floor's matmul through each library: (module to find, statements that define `a`, `b` and `multiply`).
-MATMUL_LIBRARIES = {
-    "torch": ("torch", "import torch\na, b = torch.randn(N, N), torch.randn(N, N)\nmultiply = lambda: a @ b"),
-    "tensorflow": ("tensorflow", "import tensorflow as tf\na, b = tf.random.normal((N, N)), tf.random.normal((N, N))\n"
-                   "product = tf.function(lambda: tf.matmul(a, b))\nmultiply = lambda: product().numpy()"),
-    "jax": ("jax", "import jax, jax.numpy as jnp\na, b = jnp.ones((N, N), 'float32'), jnp.ones((N, N), 'float32')\n"
-            "product = jax.jit(jnp.matmul)\nmultiply = lambda: product(a, b).block_until_ready()"),
-    "numpy": ("numpy", "import numpy as np\nrng = np.random.default_rng(0)\n"
-              "a, b = (rng.standard_normal((N, N), dtype='float32') for _ in range(2))\nmultiply = lambda: a @ b"),
-}
+def torch_matmul(n):
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return lambda: a @ b
+
+
+def tensorflow_matmul(n):
+    import tensorflow as tf
+
+    a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+    product = tf.function(lambda: tf.matmul(a, b))
+    return lambda: product().numpy()
+
+
+def jax_matmul(n):
+    import jax
+    import jax.numpy as jnp
+
+    a, b = jnp.ones((n, n), "float32"), jnp.ones((n, n), "float32")
+    product = jax.jit(jnp.matmul)
+    return lambda: product(a, b).block_until_ready()
+
+
+def numpy_matmul(n):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n), dtype="float32") for _ in range(2))
+    return lambda: a @ b
+
+
+# The floor's matmul through each library (its module name): a function of n that returns the n x n product to time.
+MATMUL_LIBRARIES = {"torch": torch_matmul, "tensorflow": tensorflow_matmul, "jax": jax_matmul, "numpy": numpy_matmul}
 
 
 def measure_matmul(library):
     """Run in a child process: GFLOP/s of a FLOOR_MATMUL-square float32 matmul through one library."""
-    scope = {"N": FLOOR_MATMUL}
-    exec(MATMUL_LIBRARIES[library][1], scope)  # noqa: S102  (a fixed statement from MATMUL_LIBRARIES)
-    matmul = timed(scope["multiply"], repeats=5)
+    matmul = timed(MATMUL_LIBRARIES[library](FLOOR_MATMUL), repeats=5)
     return {"gflops": 2 * FLOOR_MATMUL ** 3 / matmul["min_s"] / 1e9,  # the best repeat: what the cores deliver
             "median_gflops": 2 * FLOOR_MATMUL ** 3 / matmul["median_s"] / 1e9}
 
@@ -418,8 +440,8 @@ def main():
     common = ["--config", args.config, "--batch", str(args.batch), "--repeats", str(args.repeats)]
     results = {"floor": run_child("floor", *common)}
     matmuls = {}
-    for library, (module, _) in MATMUL_LIBRARIES.items():
-        if importlib.util.find_spec(module) is None:
+    for library in MATMUL_LIBRARIES:
+        if importlib.util.find_spec(library) is None:
             continue
         try:  # a library that is installed but broken leaves the others to set the floor
             matmuls[library] = run_child(f"matmul:{library}", timeout=args.timeout)

@@ -114,7 +114,8 @@ def main():
           f"{everything / args.steps:.3f} s of op time (the executor's Run, waiting, left out: "
           f"{waiting / args.steps:.3f} s)")
     for key, (seconds, count) in sorted(totals.items(), key=lambda item: -item[1][0])[:args.top]:
-        print(f"  {key[-70:]:<72}{seconds / args.steps:>9.3f} s{100 * seconds / everything:>6.1f}%{count // args.steps:>7}x")
+        print(f"  {key[-70:]:<72}{seconds / args.steps:>9.3f} s{100 * seconds / everything:>6.1f}%"
+              f"{count // args.steps:>7}x")
 
 
 if __name__ == "__main__":
